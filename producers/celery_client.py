@@ -1,0 +1,51 @@
+"""A minimal Celery app for enqueueing: JSON only, task routing by priority queue."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from .contract import EXCHANGE, QUEUES, SEND_TASK, send_payload
+from .settings import Settings
+from .states import Priority
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """The broker settings producers and workers share."""
+    return {
+        "broker_url": settings.broker_url,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_ignore_result": True,
+        "task_queues": QUEUES,
+        "task_default_exchange": EXCHANGE.name,
+        "task_default_queue": Priority.NORMAL.queue,
+        "task_default_routing_key": Priority.NORMAL.queue,
+        # Far above the longest task (lease + limits): a shorter one redelivers running tasks.
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_connection_retry_on_startup": True,
+    }
+
+
+def make_producer_app(settings: Settings) -> Celery:
+    app = Celery("lightsms-producer", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+class Dispatcher:
+    """Publishes send tasks: one per batch of at most `batch_size` message ids."""
+
+    def __init__(self, app: Celery, *, batch_size: int) -> None:
+        self.app = app
+        self.batch_size = batch_size
+
+    def enqueue(self, message_ids: list[str], priority: str) -> int:
+        queue = Priority(priority).queue
+        batches = [message_ids[i : i + self.batch_size] for i in range(0, len(message_ids), self.batch_size)]
+        with self.app.producer_or_acquire() as producer:
+            for batch in batches:
+                self.app.send_task(
+                    SEND_TASK, args=[send_payload(batch)], queue=queue, routing_key=queue, producer=producer
+                )
+        return len(batches)

@@ -1,0 +1,76 @@
+"""`lightsms-queue`: operate the queue from a shell.
+
+    lightsms-queue stats
+    lightsms-queue get ID
+    lightsms-queue dead list | retry [ID ...] | purge [ID ...]
+    lightsms-queue unknown list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from lightsms.phones import mask_phone
+
+from .message import Message
+from .operations import Operations
+from .producer import Producer
+from .settings import ConfigError, load_settings
+from .stats import Stats
+
+
+def _row(m: Message) -> str:
+    reason = m.error_meaning or ""
+    return f"{m.id}  {m.state.value:<8} {mask_phone(m.phone):<16} attempts={m.attempts}  {m.error_code or ''} {reason}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightsms-queue", description="Operate the lightsms-queue store.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("stats", help="counters: sent, failed by code, unknown, suppressed, dead, cost, parts")
+    get = sub.add_parser("get", help="one message's state and details (JSON)")
+    get.add_argument("message_id")
+    dead = sub.add_parser("dead", help="the dead-letter list")
+    dead.add_argument("action", choices=["list", "retry", "purge"])
+    dead.add_argument("ids", nargs="*", help="message ids (default: all)")
+    unknown = sub.add_parser("unknown", help="messages whose outcome is unknown")
+    unknown.add_argument("action", choices=["list"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        producer = Producer(load_settings())
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    ops = Operations(producer)
+    if args.command == "stats":
+        for name, value in Stats(producer.store.redis).read().items():
+            print(f"{name:<24} {value}")
+    elif args.command == "get":
+        found = producer.get(args.message_id)
+        if found is None:
+            print(f"no such message: {args.message_id}", file=sys.stderr)
+            return 1
+        found["phone"] = mask_phone(found["phone"])
+        print(json.dumps(found, indent=2, default=str))
+    elif args.command == "unknown":
+        for m in ops.unknown():
+            print(_row(m))
+    elif args.action == "list":
+        for m in ops.dead():
+            print(_row(m))
+    elif args.action == "retry":
+        print(f"queued again: {len(ops.retry_dead(args.ids or None))}")
+    else:
+        print(f"purged: {ops.purge_dead(args.ids or None)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

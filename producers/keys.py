@@ -1,0 +1,33 @@
+"""Every Redis key name the project uses, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "sms:"
+MESSAGE_PREFIX = PREFIX + "msg:"
+
+# Sorted sets indexing messages by state; the score is a unix time whose meaning is per index.
+QUEUED_INDEX = PREFIX + "idx:queued"  # when it was last queued: a stale one lost its task
+SENDING_INDEX = PREFIX + "idx:sending"  # when its lease runs out
+DUE_INDEX = PREFIX + "idx:due"  # when it is due (SCHEDULED, DEFERRED)
+DEAD_INDEX = PREFIX + "idx:dead"  # when it died
+UNKNOWN_INDEX = PREFIX + "idx:unknown"  # when it became UNKNOWN
+INDEXES = (QUEUED_INDEX, SENDING_INDEX, DUE_INDEX, DEAD_INDEX, UNKNOWN_INDEX)
+
+OPT_OUT = PREFIX + "optout"  # set of digits-only phone numbers
+STATS = PREFIX + "stats"  # hash of counters
+
+
+def message(message_id: str) -> str:
+    return MESSAGE_PREFIX + message_id
+
+
+def idempotency(key: str) -> str:
+    return PREFIX + "idem:" + key
+
+
+def pause(login: str) -> str:
+    return PREFIX + "pause:" + login
+
+
+def limiter(login: str) -> str:
+    return PREFIX + "limiter:" + login

@@ -1,0 +1,24 @@
+-- Move the messages that are due from the due index back to QUEUED, at most a given number.
+--
+-- KEYS[1]  due index     KEYS[2] queued index
+-- ARGV[1]  now, unix seconds
+-- ARGV[2]  at most this many messages
+-- ARGV[3]  message key prefix ("sms:msg:"): hashes are named from the ids, so this
+--          script assumes a single Redis, not a cluster
+-- Returns a flat list: id, priority, id, priority ... of the messages moved. An id whose message
+-- is gone or no longer waiting (cancelled meanwhile) is dropped from the index and not returned.
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local moved = {}
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  local key = ARGV[3] .. id
+  local state = redis.call('HGET', key, 'state')
+  if state == 'SCHEDULED' or state == 'DEFERRED' then
+    redis.call('HSET', key, 'state', 'QUEUED', 'updated_at', ARGV[1], 'queued_at', ARGV[1])
+    redis.call('ZADD', KEYS[2], ARGV[1], id)
+    table.insert(moved, id)
+    table.insert(moved, redis.call('HGET', key, 'priority') or 'normal')
+  end
+end
+return moved

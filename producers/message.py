@@ -1,0 +1,97 @@
+"""A message record as stored in its Redis hash: every value a string there, typed here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .states import State
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    phone: str
+    text: str
+    sender: str
+    state: State
+    priority: str = "normal"
+    on_unknown: str = "hold"
+    attempts: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    send_at: float | None = None
+    valid_until: float | None = None
+    sending_time: str | None = None  # provider-side schedule, "YYYY-MM-DD HH:MM" account time
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id_sms: str | None = None
+    cost: str | None = None
+    parts: int | None = None
+    error_code: str | None = None
+    error_meaning: str | None = None
+    lease: str | None = None
+    inflight: bool = False
+
+    def to_fields(self) -> dict[str, str]:
+        """The hash fields; None values are left out."""
+        raw: dict[str, object] = {
+            "id": self.id,
+            "phone": self.phone,
+            "text": self.text,
+            "sender": self.sender,
+            "state": self.state.value,
+            "priority": self.priority,
+            "on_unknown": self.on_unknown,
+            "attempts": self.attempts,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "send_at": self.send_at,
+            "valid_until": self.valid_until,
+            "sending_time": self.sending_time,
+            "idempotency_key": self.idempotency_key,
+            "metadata": json.dumps(self.metadata, separators=(",", ":")) if self.metadata else None,
+        }
+        return {name: str(value) for name, value in raw.items() if value is not None}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Message:
+        def num(name: str) -> float | None:
+            value = fields.get(name)
+            return float(value) if value not in (None, "") else None
+
+        def text(name: str) -> str | None:
+            return fields.get(name) or None
+
+        parts = fields.get("parts")
+        return cls(
+            id=fields["id"],
+            phone=fields.get("phone", ""),
+            text=fields.get("text", ""),
+            sender=fields.get("sender", ""),
+            state=State(fields.get("state", "QUEUED")),
+            priority=fields.get("priority", "normal"),
+            on_unknown=fields.get("on_unknown", "hold"),
+            attempts=int(fields.get("attempts") or 0),
+            created_at=num("created_at") or 0.0,
+            updated_at=num("updated_at") or 0.0,
+            send_at=num("send_at"),
+            valid_until=num("valid_until"),
+            sending_time=text("sending_time"),
+            idempotency_key=text("idempotency_key"),
+            metadata=json.loads(fields["metadata"]) if fields.get("metadata") else {},
+            id_sms=text("id_sms"),
+            cost=text("cost"),
+            parts=int(parts) if parts else None,
+            error_code=text("error_code"),
+            error_meaning=text("error_meaning"),
+            lease=text("lease"),
+            inflight=fields.get("inflight") == "1",
+        )
+
+    def public(self) -> dict[str, Any]:
+        """What `producers.get` shows: the record without the internal lease bookkeeping."""
+        shown = {name: getattr(self, name) for name in self.__slots__ if name not in ("lease", "inflight")}
+        shown["state"] = self.state.value
+        return shown

@@ -1,0 +1,58 @@
+"""Operator actions on stored messages: the dead-letter list and the UNKNOWN list."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from . import keys
+from .message import Message
+from .producer import Producer
+from .states import State
+from .store import Move
+
+
+@dataclass
+class Operations:
+    producer: Producer
+
+    def listed(self, index: str, *, limit: int = 1000) -> list[Message]:
+        store = self.producer.store
+        return [m for m in store.get_many(store.ids_in(index, limit=limit)) if m is not None]
+
+    def dead(self, *, limit: int = 1000) -> list[Message]:
+        return self.listed(keys.DEAD_INDEX, limit=limit)
+
+    def unknown(self, *, limit: int = 1000) -> list[Message]:
+        return self.listed(keys.UNKNOWN_INDEX, limit=limit)
+
+    def retry_dead(self, message_ids: list[str] | None = None) -> list[str]:
+        """DEAD -> QUEUED with a fresh retry budget; the ids queued again."""
+        targets = self.dead() if message_ids is None else self._existing(message_ids)
+        now = time.time()
+        moves = [
+            Move(m.id, (State.DEAD,), State.QUEUED, score=now,
+                 fields=(("attempts", 0), ("reason", ""), ("queued_at", now)))
+            for m in targets
+        ]  # fmt: skip
+        results = self.producer.store.apply(moves)
+        queued = [m for m, (ok, _) in zip(targets, results, strict=True) if ok]
+        for priority in {m.priority for m in queued}:
+            self.producer.enqueue_ids([m.id for m in queued if m.priority == priority], priority)
+        return [m.id for m in queued]
+
+    def purge_dead(self, message_ids: list[str] | None = None) -> int:
+        """Delete DEAD records for good; the number deleted."""
+        targets = self.dead() if message_ids is None else self._existing(message_ids)
+        redis = self.producer.store.redis
+        deleted = 0
+        for m in targets:
+            if m.state is State.DEAD:
+                pipe = redis.pipeline(transaction=True)
+                pipe.zrem(keys.DEAD_INDEX, m.id)
+                pipe.delete(keys.message(m.id))
+                deleted += int(pipe.execute()[1])
+        return deleted
+
+    def _existing(self, message_ids: list[str]) -> list[Message]:
+        return [m for m in self.producer.store.get_many(message_ids) if m is not None]

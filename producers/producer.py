@@ -1,0 +1,146 @@
+"""Enqueue SMS from any Python service: validate, store durably, then publish message ids."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from celery import Celery
+
+from .celery_client import Dispatcher, make_producer_app
+from .message import Message
+from .settings import Settings, get_settings
+from .states import CANCELLABLE, State
+from .store import Move, Store
+from .validation import OptedOutError, Options, check_options, check_phone, check_phones
+
+
+class Producer:
+    """Explicitly configured producer; the module-level functions use one built from the environment."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        redis_client: redis.Redis | None = None,
+        celery_app: Celery | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        client = redis_client or redis.Redis.from_url(self.settings.redis_url)
+        self.store = Store(client, record_ttl=int(self.settings.lightsms_record_ttl_days * 86400))
+        self.dispatcher = Dispatcher(
+            celery_app or make_producer_app(self.settings), batch_size=self.settings.lightsms_batch_size
+        )
+
+    def send(
+        self,
+        phone: str,
+        text: str,
+        *,
+        sender: str | None = None,
+        send_at: datetime | float | None = None,
+        idempotency_key: str | None = None,
+        valid_for: timedelta | float | None = None,
+        on_unknown: str = "hold",
+        priority: str = "normal",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Enqueue one SMS; returns its message id (the same id again for a repeated idempotency key)."""
+        now = time.time()
+        options = check_options(
+            self.settings, now=now, text=text, sender=sender, send_at=send_at,
+            idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
+            priority=priority, metadata=metadata,
+        )  # fmt: skip
+        normalized = check_phone(phone, default_region=self.settings.lightsms_default_region)
+        self._refuse_opted_out([normalized], fields=["phone"])
+        return self._store_and_enqueue([normalized], options, now=now, key_per_phone=False)[0]
+
+    def send_many(
+        self,
+        phones: Sequence[str],
+        text: str,
+        *,
+        sender: str | None = None,
+        send_at: datetime | float | None = None,
+        idempotency_key: str | None = None,
+        valid_for: timedelta | float | None = None,
+        on_unknown: str = "hold",
+        priority: str = "normal",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Enqueue one text to many recipients, all or nothing; ids in the order of `phones`.
+
+        With an idempotency key, each recipient's key is `<key>:<phone>`.
+        """
+        now = time.time()
+        options = check_options(
+            self.settings, now=now, text=text, sender=sender, send_at=send_at,
+            idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
+            priority=priority, metadata=metadata,
+        )  # fmt: skip
+        normalized = check_phones(phones, default_region=self.settings.lightsms_default_region)
+        self._refuse_opted_out(normalized, fields=[f"phones[{i}]" for i in range(len(normalized))])
+        return self._store_and_enqueue(normalized, options, now=now, key_per_phone=True)
+
+    def get(self, message_id: str) -> dict[str, Any] | None:
+        """The message's state and details, or None when there is no such message (or it expired)."""
+        message = self.store.get(message_id)
+        return message.public() if message else None
+
+    def cancel(self, message_id: str) -> bool:
+        """Cancel a message that is not yet sending; False when it is too late (or unknown)."""
+        moved, _ = self.store.move(
+            Move(message_id, tuple(CANCELLABLE), State.CANCELLED, ttl=self.store.record_ttl)
+        )
+        return moved
+
+    def enqueue_ids(self, message_ids: list[str], priority: str) -> None:
+        """Publish send tasks for messages already stored as QUEUED."""
+        self.dispatcher.enqueue(message_ids, priority)
+        self.store.touch_queued(message_ids, now=time.time())
+
+    def _refuse_opted_out(self, phones: list[str], *, fields: list[str]) -> None:
+        opted = self.store.opted_out(phones)
+        for phone, field in zip(phones, fields, strict=True):
+            if phone in opted:
+                raise OptedOutError(field, "the recipient opted out of messages")
+
+    def _store_and_enqueue(
+        self, phones: list[str], options: Options, *, now: float, key_per_phone: bool
+    ) -> list[str]:
+        state = State.SCHEDULED if options.send_at else State.QUEUED
+        messages = [
+            Message(
+                id=uuid.uuid4().hex,
+                phone=phone,
+                text=options.text,
+                sender=options.sender,
+                state=state,
+                priority=options.priority,
+                on_unknown=options.on_unknown,
+                created_at=now,
+                updated_at=now,
+                send_at=options.send_at,
+                valid_until=options.valid_until,
+                idempotency_key=_key_for(options.idempotency_key, phone, key_per_phone),
+                metadata=options.metadata,
+            )
+            for phone in phones
+        ]
+        results = self.store.create(messages)
+        fresh = [message_id for message_id, created in results if created]
+        if fresh and state is State.QUEUED:
+            # A crash before this line leaves QUEUED records without a task: the sweeper re-queues them.
+            self.dispatcher.enqueue(fresh, options.priority)
+        return [message_id for message_id, _ in results]
+
+
+def _key_for(key: str | None, phone: str, per_phone: bool) -> str | None:
+    if key is None:
+        return None
+    return f"{key}:{phone}" if per_phone else key

@@ -1,0 +1,114 @@
+"""One typed settings object, read from the environment at start-up (never at import time)."""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PRODUCTION_BASE_URL = "https://www.lightsms.com/external/get/"
+# The simulator's demo pair: only ever used when the base URL points at this machine.
+DEMO_LOGIN = "demo"
+DEMO_API_KEY = "demo-key"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "simulator"})
+
+
+class ConfigError(Exception):
+    """Invalid configuration: one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    lightsms_login: str = ""
+    lightsms_api_key: SecretStr = SecretStr("")
+    lightsms_base_url: str = PRODUCTION_BASE_URL
+    lightsms_sender: str | None = None
+    lightsms_max_rps: float = Field(10.0, gt=0, le=1000)
+    lightsms_batch_size: int = Field(50, ge=1, le=100)
+    lightsms_timezone: str = "Europe/Vilnius"
+    lightsms_incoming_interval: float = Field(30.0, gt=0)
+    lightsms_default_region: str | None = None
+    lightsms_max_parts: int = Field(10, ge=1, le=255)
+    lightsms_connect_timeout: float = Field(3.05, gt=0)
+    lightsms_read_timeout: float = Field(10.0, gt=0)
+    # Retry policy (DESIGN.md "Outcome classes").
+    lightsms_max_attempts: int = Field(8, ge=1)  # send attempts that end in "not sent" before DEAD
+    lightsms_retry_window: float = Field(8.0, ge=0)  # seconds of in-task tenacity retries per attempt
+    lightsms_backoff_base: float = Field(5.0, gt=0)  # due-queue backoff: base * 2**attempt, capped
+    lightsms_backoff_max: float = Field(900.0, gt=0)
+    lightsms_limiter_max_wait: float = Field(1.0, ge=0)  # wait this long for the limiter, then DEFER
+    lightsms_pause_seconds: float = Field(300.0, gt=0)  # how long an account failure pauses sending
+    lightsms_pause_recheck: float = Field(30.0, gt=0)  # paused messages look again this often
+    # Leases and the sweeper.
+    lightsms_lease_seconds: float = Field(120.0, gt=0)
+    lightsms_requeue_after: float = Field(300.0, gt=0)  # QUEUED this long with no progress: task lost
+    lightsms_sweep_interval: float = Field(10.0, gt=0)
+    lightsms_due_interval: float = Field(1.0, gt=0)
+    lightsms_max_schedule_days: float = Field(30.0, gt=0)
+    lightsms_record_ttl_days: float = Field(30.0, gt=0)
+    lightsms_worker_concurrency: int = Field(8, ge=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_broker_url: str | None = None
+
+    @field_validator("lightsms_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("lightsms_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Settings:
+        local = urlsplit(self.lightsms_base_url).hostname in LOCAL_HOSTS
+        if not self.lightsms_login:
+            if not local:
+                raise ValueError("LIGHTSMS_LOGIN: required when LIGHTSMS_BASE_URL is not local")
+            object.__setattr__(self, "lightsms_login", DEMO_LOGIN)
+        if not self.lightsms_api_key.get_secret_value():
+            if not local:
+                raise ValueError("LIGHTSMS_API_KEY: required when LIGHTSMS_BASE_URL is not local")
+            object.__setattr__(self, "lightsms_api_key", SecretStr(DEMO_API_KEY))
+        return self
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def limiter_interval(self) -> float:
+        return 1.0 / self.lightsms_max_rps
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; a bad value raises ConfigError naming the variable, and nothing else."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc") or ()
+        message = str(first.get("msg", "invalid"))
+        if loc:
+            raise ConfigError(f"{str(loc[0]).upper()}: {message}") from None
+        # model-level checks already name their variable
+        raise ConfigError(message.removeprefix("Value error, ")) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()
+
+

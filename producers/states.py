@@ -1,0 +1,51 @@
+"""The message state machine (DESIGN.md, "The message and its life")."""
+
+from __future__ import annotations
+
+import enum
+
+
+class State(enum.StrEnum):
+    QUEUED = "QUEUED"
+    SCHEDULED = "SCHEDULED"  # send_at in the future, waiting in the due set
+    DEFERRED = "DEFERRED"  # waiting in the due set after a rate limit, a pause or a transient failure
+    SENDING = "SENDING"  # claimed under a lease by one worker
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    UNDELIVERED = "UNDELIVERED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+    SUPPRESSED = "SUPPRESSED"
+    UNKNOWN = "UNKNOWN"  # the request may have reached LightSMS and the answer was lost
+    CANCELLED = "CANCELLED"
+    DEAD = "DEAD"  # retry budget spent
+
+
+WAITING = frozenset({State.QUEUED, State.SCHEDULED, State.DEFERRED})
+CANCELLABLE = WAITING
+# States no automatic process moves a message out of (SENT still moves on delivery reports).
+FINAL = frozenset(
+    {
+        State.DELIVERED,
+        State.UNDELIVERED,
+        State.EXPIRED,
+        State.FAILED,
+        State.SUPPRESSED,
+        State.CANCELLED,
+    }
+)
+
+
+class Priority(enum.StrEnum):
+    HIGH = "high"
+    NORMAL = "normal"
+    BULK = "bulk"
+
+    @property
+    def queue(self) -> str:
+        return f"sms.{self.value}"
+
+
+class OnUnknown(enum.StrEnum):
+    HOLD = "hold"  # an ambiguous outcome stays UNKNOWN for an operator
+    RESEND = "resend"  # an ambiguous outcome is sent again (may duplicate)

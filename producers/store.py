@@ -1,0 +1,122 @@
+"""The message store: records in Redis hashes, every state change an atomic compare-and-set."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import redis
+
+from . import keys
+from .message import Message
+from .states import State
+
+
+def load_script(name: str, package: str = "producers") -> str:
+    return resources.files(package).joinpath("lua", name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One requested state change, applied by Store.apply."""
+
+    message_id: str
+    allowed: Sequence[State]
+    to: State
+    score: float = 0.0
+    lease: str = ""  # when moving out of SENDING, the lease the mover must hold
+    ttl: int = 0
+    fields: tuple[tuple[str, object], ...] = ()
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, record_ttl: int) -> None:
+        self.redis = client
+        self.record_ttl = record_ttl
+        self._create = client.register_script(load_script("create.lua"))
+        self._transition = client.register_script(load_script("transition.lua"))
+        self._pop_due = client.register_script(load_script("pop_due.lua"))
+
+    # -- creating ------------------------------------------------------------------------------
+    def create(self, messages: Sequence[Message]) -> list[tuple[str, bool]]:
+        """Store messages all or nothing (MULTI/EXEC); (id, created) each, the existing id on a repeat."""
+        pipe = self.redis.pipeline(transaction=True)
+        for message in messages:
+            index = keys.DUE_INDEX if message.state is State.SCHEDULED else keys.QUEUED_INDEX
+            score = message.send_at if message.state is State.SCHEDULED else message.created_at
+            idem_key = keys.idempotency(message.idempotency_key or message.id)
+            flat: list[object] = [message.id, self.record_ttl if message.idempotency_key else 0, score]
+            for name, value in message.to_fields().items():
+                flat += [name, value]
+            if message.state is State.QUEUED:
+                flat += ["queued_at", score]
+            self._create(keys=[keys.message(message.id), idem_key, index], args=flat, client=pipe)
+        results = pipe.execute()
+        return [(_text(existing), bool(int(created))) for created, existing in results]
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, message_id: str) -> Message | None:
+        fields = self.redis.hgetall(keys.message(message_id))
+        return Message.from_fields(_decode(fields)) if fields else None
+
+    def get_many(self, message_ids: Sequence[str]) -> list[Message | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for message_id in message_ids:
+            pipe.hgetall(keys.message(message_id))
+        return [Message.from_fields(_decode(f)) if f else None for f in pipe.execute()]
+
+    def ids_in(self, index: str, *, upto: float = float("inf"), limit: int = 1000) -> list[str]:
+        raw = self.redis.zrangebyscore(index, "-inf", upto, start=0, num=limit)
+        return [_text(item) for item in raw]
+
+    # -- changing ------------------------------------------------------------------------------
+    def move(self, move: Move) -> tuple[bool, str]:
+        return self.apply([move])[0]
+
+    def apply(self, moves: Iterable[Move]) -> list[tuple[bool, str]]:
+        """Each move is atomic on its own; (moved, previous-or-current state) for each."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for m in moves:
+            args: list[object] = [m.message_id, ",".join(m.allowed), m.to.value, m.score, m.lease, m.ttl, now]
+            for name, value in m.fields:
+                args += [name, "" if value is None else value]
+            self._transition(keys=[keys.message(m.message_id), *keys.INDEXES], args=args, client=pipe)
+        return [(bool(int(ok)), _text(state)) for ok, state in pipe.execute()]
+
+    def set_fields(self, message_id: str, **fields: object) -> None:
+        self.redis.hset(keys.message(message_id), mapping={k: str(v) for k, v in fields.items()})
+
+    def pop_due(self, *, now: float, limit: int) -> list[tuple[str, str]]:
+        """Due SCHEDULED/DEFERRED messages moved to QUEUED: (id, priority) each."""
+        flat = self._pop_due(keys=[keys.DUE_INDEX, keys.QUEUED_INDEX], args=[now, limit, keys.MESSAGE_PREFIX])
+        items = [_text(item) for item in flat]
+        return list(zip(items[0::2], items[1::2], strict=True))
+
+    def touch_queued(self, message_ids: Sequence[str], *, now: float) -> None:
+        """Record that these QUEUED messages were just given a task again."""
+        if message_ids:
+            self.redis.zadd(keys.QUEUED_INDEX, dict.fromkeys(message_ids, now), xx=True)
+
+    # -- opt-out list --------------------------------------------------------------------------
+    def opt_out(self, phone: str) -> None:
+        self.redis.sadd(keys.OPT_OUT, phone)
+
+    def opt_in(self, phone: str) -> None:
+        self.redis.srem(keys.OPT_OUT, phone)
+
+    def opted_out(self, phones: Sequence[str]) -> set[str]:
+        if not phones:
+            return set()
+        flags = self.redis.smismember(keys.OPT_OUT, list(phones))
+        return {phone for phone, flag in zip(phones, flags, strict=True) if flag}
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(fields: dict) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in fields.items()}

@@ -1,0 +1,60 @@
+"""The Celery app: `celery -A worker worker|beat|flower`. Configured lazily from the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from producers.celery_client import celery_config
+from producers.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK, QUEUES, SWEEP_TASK
+from producers.settings import Settings, get_settings
+
+
+def worker_config(settings: Settings) -> dict[str, Any]:
+    lease = settings.lightsms_lease_seconds
+    conf = celery_config(settings)
+    conf.update(
+        task_queues=(*QUEUES, MAINTENANCE_QUEUE),
+        task_routes={MOVE_DUE_TASK: {"queue": MAINTENANCE_QUEUE.name}, SWEEP_TASK: {"queue": MAINTENANCE_QUEUE.name}},
+        # At-least-once delivery; the QUEUED -> SENDING compare-and-set makes it at-most-once sending.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Threads suit I/O-bound HTTP calls. Celery enforces time limits only on prefork/gevent, so the
+        # task also bounds itself (HTTP timeouts, a bounded retry window, a bounded limiter wait).
+        worker_pool="threads",
+        worker_concurrency=settings.lightsms_worker_concurrency,
+        task_soft_time_limit=lease * 0.75,
+        task_time_limit=lease * 0.9,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix="sms:redbeat:",
+        redbeat_lock_timeout=max(30, int(settings.lightsms_sweep_interval * 5)),
+        beat_max_loop_interval=1,
+        beat_schedule={
+            "move-due": {
+                "task": MOVE_DUE_TASK,
+                "schedule": settings.lightsms_due_interval,
+                "options": {"expires": settings.lightsms_due_interval * 5},
+            },
+            "sweep": {
+                "task": SWEEP_TASK,
+                "schedule": settings.lightsms_sweep_interval,
+                "options": {"expires": settings.lightsms_sweep_interval * 2},
+            },
+        },
+    )
+    return conf
+
+
+def make_app() -> Celery:
+    app = Celery("lightsms-queue", include=["worker.tasks"])
+    # Evaluated on first use of the config, not at import: settings are read at start-up.
+    app.add_defaults(lambda: worker_config(get_settings()))
+    return app
+
+
+app = make_app()

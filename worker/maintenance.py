@@ -1,0 +1,109 @@
+"""Beat-driven upkeep: move due messages back to the queue, and sweep what a lost worker left."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from producers import keys
+from producers.message import Message
+from producers.producer import Producer
+from producers.states import OnUnknown, State
+from producers.stats import Stats
+from producers.store import Move, Store
+
+from .pause import AccountCircuit
+from .policy import RetryPolicy
+
+log = logging.getLogger("lightsms_queue.maintenance")
+
+DUE_CHUNK = 5000
+
+
+@dataclass
+class Maintenance:
+    producer: Producer
+    circuit: AccountCircuit
+    policy: RetryPolicy
+
+    @property
+    def store(self) -> Store:
+        return self.producer.store
+
+    def move_due(self, *, now: float | None = None) -> int:
+        """Queue every SCHEDULED/DEFERRED message that is due; the number queued."""
+        total = 0
+        while True:
+            moved = self.store.pop_due(now=now or time.time(), limit=DUE_CHUNK)
+            self._enqueue(moved)
+            total += len(moved)
+            if len(moved) < DUE_CHUNK:
+                return total
+
+    def sweep(
+        self, *, requeue_after: float, balance_probe: Callable[[], Decimal] | None = None
+    ) -> dict[str, int]:
+        """Re-queue QUEUED messages whose task was lost; settle SENDING ones whose lease ran out."""
+        now = time.time()
+        lost = self._still_in(self.store.ids_in(keys.QUEUED_INDEX, upto=now - requeue_after), State.QUEUED)
+        self._enqueue([(m.id, m.priority) for m in lost])
+        settled = self._settle_expired_leases(now)
+        if balance_probe is not None:
+            self._probe_pause(balance_probe)
+        return {"requeued": len(lost), **settled}
+
+    def _settle_expired_leases(self, now: float) -> dict[str, int]:
+        expired = self._still_in(self.store.ids_in(keys.SENDING_INDEX, upto=now), State.SENDING)
+        moves: list[Move] = []
+        for m in expired:
+            common = {"lease": "", "inflight": "0"}
+            if not m.inflight:
+                # Claimed, but no request was ever started: nothing can have been sent.
+                moves.append(self._move(m, State.QUEUED, score=now, queued_at=now, **common))
+            elif m.on_unknown == OnUnknown.RESEND and not self.policy.spent(m.attempts + 1):
+                moves.append(self._move(m, State.QUEUED, score=now, queued_at=now, attempts=m.attempts + 1,
+                                        **common))  # fmt: skip
+            else:
+                moves.append(self._move(
+                    m, State.UNKNOWN, score=now, attempts=m.attempts + 1, error_code="lease_expired",
+                    error_meaning="the worker was lost while the request may have reached LightSMS", **common,
+                ))  # fmt: skip
+        results = self.store.apply(moves)
+        requeued = [(mv.message_id, m.priority) for mv, m, (ok, _) in zip(moves, expired, results, strict=True)
+                    if ok and mv.to is State.QUEUED]  # fmt: skip
+        self._enqueue(requeued)
+        unknown = sum(1 for mv, (ok, _) in zip(moves, results, strict=True) if ok and mv.to is State.UNKNOWN)
+        if unknown:
+            Stats(self.store.redis).record({"unknown": unknown})
+            log.warning("%d message(s) became UNKNOWN: their worker was lost mid-request", unknown)
+        return {"released": len(requeued), "unknown": unknown}
+
+    def _probe_pause(self, balance_probe: Callable[[], Decimal]) -> None:
+        pause = self.circuit.current()
+        if pause is None or not pause.for_funds:
+            return
+        try:
+            money = balance_probe()
+        except Exception as exc:  # noqa: BLE001 - a failed probe just keeps the pause
+            log.info("balance probe failed while paused: %s", type(exc).__name__)
+            return
+        if money > 0:
+            self.circuit.resume()
+            log.warning("balance is positive again: sending resumes")
+
+    def _still_in(self, ids: list[str], state: State) -> list[Message]:
+        return [m for m in self.store.get_many(ids) if m is not None and m.state is state]
+
+    def _move(self, m: Message, to: State, *, score: float, **fields: object) -> Move:
+        return Move(m.id, (m.state,), to, score=score, lease=m.lease or "", fields=tuple(fields.items()))
+
+    def _enqueue(self, items: list[tuple[str, str]]) -> None:
+        by_priority: dict[str, list[str]] = defaultdict(list)
+        for message_id, priority in items:
+            by_priority[priority].append(message_id)
+        for priority, ids in by_priority.items():
+            self.producer.enqueue_ids(ids, priority)

@@ -1,0 +1,94 @@
+"""Turn each message's outcome into its next state, per the outcome table of DESIGN.md."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from lightsms.codes import Outcome
+from lightsms.models import PhoneResult
+from producers.message import Message
+from producers.states import OnUnknown, State
+from producers.store import Move
+
+from .policy import RetryPolicy
+
+
+@dataclass
+class Plan:
+    """The moves for one batch, and what else follows from them once they are applied."""
+
+    moves: list[Move] = field(default_factory=list)
+    counters: list[str] = field(default_factory=list)  # one stats counter per move, "" for none
+    opt_outs: list[str] = field(default_factory=list)
+    cost: Decimal = Decimal(0)
+    parts: int = 0
+
+
+class OutcomePlanner:
+    def __init__(self, *, policy: RetryPolicy, record_ttl: int, lease: str) -> None:
+        self.policy = policy
+        self.record_ttl = record_ttl
+        self.lease = lease
+        self.plan = Plan()
+
+    def result(self, message: Message, result: PhoneResult) -> None:
+        if result.outcome is Outcome.OK:
+            self._add(
+                message, State.SENT, "sent", ttl=self.record_ttl,
+                id_sms=result.id_sms or "", cost=result.cost if result.cost is not None else "",
+                parts=result.parts if result.parts is not None else "", error_code="0",
+                error_meaning="", sent_at=time.time(),
+            )  # fmt: skip
+            self.plan.cost += result.cost or 0
+            self.plan.parts += result.parts or 0
+        else:
+            self.failure(message, result.outcome, code=result.code, meaning=result.meaning)
+
+    def failure(self, message: Message, outcome: Outcome, *, code: int | str | None, meaning: str) -> None:
+        error = {"error_code": "" if code is None else str(code), "error_meaning": meaning}
+        if outcome is Outcome.PERMANENT:
+            self._add(message, State.FAILED, f"failed:{code}", ttl=self.record_ttl, **error)
+        elif outcome is Outcome.SUPPRESSION:
+            self._add(message, State.SUPPRESSED, "suppressed", ttl=self.record_ttl, **error)
+            self.plan.opt_outs.append(message.phone)
+        elif outcome is Outcome.NOT_SENT:
+            self.retry_later(message, **error)
+        else:  # AMBIGUOUS, and anything LightSMS says that proves nothing (19 to a send)
+            self.unknown(message, **error)
+
+    def unknown(self, message: Message, **error: str) -> None:
+        if message.on_unknown == OnUnknown.RESEND:
+            self.retry_later(message, **error)
+        else:
+            self._add(message, State.UNKNOWN, "unknown", score=time.time(), attempts=message.attempts + 1,
+                      **error)  # fmt: skip
+
+    def retry_later(self, message: Message, **error: str) -> None:
+        attempts = message.attempts + 1
+        if self.policy.spent(attempts):
+            reason = f"retry budget spent after {attempts} attempts: {error.get('error_meaning', '')}"
+            self._add(message, State.DEAD, "dead", score=time.time(), attempts=attempts, reason=reason,
+                      **error)  # fmt: skip
+        else:
+            due = time.time() + self.policy.backoff(attempts)
+            self._add(message, State.DEFERRED, "deferred", score=due, attempts=attempts, **error)
+
+    def defer(self, message: Message, *, until: float, reason: str) -> None:
+        """Wait without spending the retry budget (rate limit, paused account)."""
+        self._add(message, State.DEFERRED, "", score=until, reason=reason)
+
+    def _add(self, message: Message, state: State, counter: str, *, ttl: int = 0, score: float = 0.0,
+             **fields: object) -> None:  # fmt: skip
+        fields.update(lease="", inflight="0")
+        self.plan.moves.append(
+            Move(message.id, (State.SENDING,), state, score=score, lease=self.lease, ttl=ttl,
+                 fields=tuple(fields.items()))
+        )  # fmt: skip
+        self.plan.counters.append(counter)
+
+
+def counts(plan: Plan, moved: list[bool]) -> Counter[str]:
+    return Counter(c for c, ok in zip(plan.counters, moved, strict=True) if ok and c)

@@ -1,0 +1,68 @@
+"""The per-process parts a worker shares between its threads, built once on first use."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+
+import redis
+from lightsms.client import LightSmsClient
+
+from producers.producer import Producer
+from producers.settings import Settings, get_settings
+from producers.stats import Stats
+
+from .limiter import RateLimiter
+from .maintenance import Maintenance
+from .pause import AccountCircuit
+from .policy import RetryPolicy
+from .sending import BatchSender
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    client: LightSmsClient
+    sender: BatchSender
+    maintenance: Maintenance
+
+
+def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Runtime:
+    connection = redis.Redis.from_url(settings.redis_url, health_check_interval=10)
+    producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
+    login = settings.lightsms_login
+    client = LightSmsClient(
+        login,
+        settings.lightsms_api_key.get_secret_value(),
+        base_url=settings.lightsms_base_url,
+        timeout=(settings.lightsms_connect_timeout, settings.lightsms_read_timeout),
+        default_region=settings.lightsms_default_region,
+        batch_limit=settings.lightsms_batch_size,
+        max_parts=settings.lightsms_max_parts,
+        pool_size=max(16, settings.lightsms_worker_concurrency * 2),
+    )
+    circuit = AccountCircuit(connection, login=login)
+    policy = RetryPolicy.from_settings(settings)
+    sender = BatchSender(
+        settings=settings,
+        store=producer.store,
+        stats=Stats(connection),
+        client=client,
+        limiter=RateLimiter(connection, login=login, rate=settings.lightsms_max_rps),
+        circuit=circuit,
+    )
+    return Runtime(settings, client, sender, Maintenance(producer, circuit, policy))
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _cached(celery_app: object | None) -> Runtime:
+    return build_runtime(get_settings(), celery_app=celery_app)
+
+
+def runtime(celery_app: object | None = None) -> Runtime:
+    with _lock:
+        return _cached(celery_app)

@@ -1,0 +1,232 @@
+"""The send task's work: claim each batch under a lease, call send.php once, apply each outcome.
+
+A message is sent only by the worker that moved it from QUEUED to SENDING itself; a task delivered
+twice, or two workers racing, find it moved already and send nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import redis
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from lightsms.codes import Outcome
+from lightsms.errors import AccountError, InvalidInput, LightSmsError, NotSentError
+from lightsms.models import PhoneResult
+from lightsms.phones import mask_phone, normalize_phone
+from lightsms.validation import validate_sender, validate_text
+from producers import keys
+from producers.message import Message
+from producers.settings import Settings
+from producers.states import State
+from producers.stats import Stats
+from producers.store import Move, Store
+
+from .batching import plan_batches
+from .limiter import RateLimiter
+from .outcomes import OutcomePlanner, Plan, counts
+from .pause import AccountCircuit
+from .policy import RetryPolicy
+
+log = logging.getLogger("lightsms_queue.send")
+T = TypeVar("T")
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+class SendsSms(Protocol):
+    def send(
+        self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None
+    ) -> list[PhoneResult]: ...
+
+
+class RateLimited(Exception):
+    """No limiter slot within the wait we allow: the batch is deferred, not failed."""
+
+
+@dataclass
+class BatchSender:
+    settings: Settings
+    store: Store
+    stats: Stats
+    client: SendsSms
+    limiter: RateLimiter
+    circuit: AccountCircuit
+    sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy.from_settings(self.settings)
+
+    @property
+    def record_ttl(self) -> int:
+        return int(self.settings.lightsms_record_ttl_days * 86400)
+
+    def run(self, message_ids: Sequence[str]) -> None:
+        found = [m for m in self.store.get_many(message_ids) if m is not None and m.state is State.QUEUED]
+        sendable = self._screen(found)
+        for batch in plan_batches(sendable, size=self.settings.lightsms_batch_size):
+            self._send_batch(batch)
+
+    # -- before sending ------------------------------------------------------------------------
+    def _screen(self, messages: list[Message]) -> list[Message]:
+        """Finish what must not be sent (expired, opted out, invalid) and return the rest."""
+        now = time.time()
+        opted = self.store.opted_out([m.phone for m in messages])
+        finish: list[Move] = []
+        sendable: list[Message] = []
+        for m in messages:
+            refusal = self._refusal(m, now=now, opted_out=m.phone in opted)
+            if refusal is None:
+                sendable.append(m)
+                continue
+            state, code, meaning = refusal
+            finish.append(
+                Move(m.id, (State.QUEUED,), state, ttl=self.record_ttl,
+                     fields=(("error_code", code), ("error_meaning", meaning)))
+            )  # fmt: skip
+        if finish:
+            moved = [ok for ok, _ in self._durably(lambda: self.store.apply(finish))]
+            counter = {State.FAILED: "failed:local", State.SUPPRESSED: "suppressed"}
+            self.stats.record({counter[mv.to]: 1 for mv, ok in zip(finish, moved, strict=True) if ok})
+        return sendable
+
+    def _refusal(self, m: Message, *, now: float, opted_out: bool) -> tuple[State, str, str] | None:
+        if m.valid_until is not None and now > m.valid_until:
+            return State.FAILED, "expired", "valid_for elapsed before it could be sent"
+        if opted_out:
+            return State.SUPPRESSED, "opted_out", "the recipient opted out locally"
+        try:  # records written without this package's producer are checked here too
+            if normalize_phone(m.phone) != m.phone:
+                raise InvalidInput("phone", "not in digits-only international form")
+            validate_text(m.text, max_parts=self.settings.lightsms_max_parts)
+            validate_sender(m.sender)
+        except InvalidInput as exc:
+            return State.FAILED, "invalid", str(exc)
+        return None
+
+    # -- one batch -----------------------------------------------------------------------------
+    def _send_batch(self, batch: list[Message]) -> None:
+        pause = self.circuit.current()
+        if pause is not None:
+            self._defer_waiting(batch, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
+            return
+        lease = uuid.uuid4().hex
+        claimed = self._claim(batch, lease)
+        if not claimed:
+            return
+        planner = OutcomePlanner(policy=self.policy, record_ttl=self.record_ttl, lease=lease)
+        try:
+            results = self._call(claimed, lease)
+        except RateLimited:
+            for m in claimed:
+                planner.defer(m, until=time.time() + 1.0, reason="waiting for the rate limit")
+        except LightSmsError as exc:
+            self._plan_error(planner, claimed, exc)
+        else:
+            for m, result in zip(claimed, results, strict=True):
+                if result.outcome is Outcome.ACCOUNT:
+                    self._pause(result.code, result.meaning)
+                    planner.defer(m, until=self._recheck_at(None), reason=result.meaning)
+                else:
+                    planner.result(m, result)
+        self._apply(planner.plan)
+
+    def _claim(self, batch: list[Message], lease: str) -> list[Message]:
+        lease_until = time.time() + self.settings.lightsms_lease_seconds
+        moves = [
+            Move(m.id, (State.QUEUED,), State.SENDING, score=lease_until,
+                 fields=(("lease", lease), ("lease_until", lease_until), ("inflight", "0")))
+            for m in batch
+        ]  # fmt: skip
+        results = self._durably(lambda: self.store.apply(moves))
+        return [m for m, (ok, _) in zip(batch, results, strict=True) if ok]
+
+    def _call(self, claimed: list[Message], lease: str) -> list[PhoneResult]:
+        """send.php once per attempt; tenacity retries only what provably never reached LightSMS."""
+        first = claimed[0]
+        marked = False
+        retrying = Retrying(
+            retry=retry_if_exception_type(NotSentError),
+            stop=stop_after_delay(self.settings.lightsms_retry_window),
+            wait=wait_exponential_jitter(initial=0.25, max=2.0, jitter=0.25),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                if not self.limiter.acquire(max_wait=self.settings.lightsms_limiter_max_wait):
+                    raise RateLimited()
+                if not marked:
+                    # From here on a lost worker may have reached LightSMS: the sweeper must not resend.
+                    self._mark_inflight(claimed)
+                    marked = True
+                phones = [m.phone for m in claimed]
+                return self.client.send(phones, first.text, sender=first.sender, sending_time=first.sending_time)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _plan_error(self, planner: OutcomePlanner, claimed: list[Message], exc: LightSmsError) -> None:
+        log.warning("send of %d message(s) failed: %s: %s", len(claimed), type(exc).__name__, exc)
+        if isinstance(exc, AccountError):
+            self._pause(exc.code, exc.message)
+            for m in claimed:
+                planner.defer(m, until=self._recheck_at(None), reason=exc.message)
+            return
+        for m in claimed:
+            planner.failure(m, exc.outcome, code=exc.code if exc.code is not None else type(exc).__name__,
+                            meaning=exc.message)  # fmt: skip
+
+    # -- after sending -------------------------------------------------------------------------
+    def _apply(self, plan: Plan) -> None:
+        results = self._durably(lambda: self.store.apply(plan.moves))
+        moved = [ok for ok, _ in results]
+        for move, ok in zip(plan.moves, moved, strict=True):
+            if not ok:
+                log.error("message %s changed under our lease; not moved to %s", move.message_id, move.to)
+        self._durably(lambda: self.stats.record(counts(plan, moved), cost=plan.cost, parts=plan.parts))
+        for phone in plan.opt_outs:
+            self._durably(lambda p=phone: self.store.opt_out(p))  # type: ignore[misc]
+            log.info("recipient %s is on a LightSMS stop list: opted out locally", mask_phone(phone))
+
+    def _mark_inflight(self, claimed: list[Message]) -> None:
+        pipe = self.store.redis.pipeline(transaction=False)
+        for m in claimed:
+            pipe.hset(keys.message(m.id), "inflight", "1")
+        self._durably(pipe.execute)
+
+    def _defer_waiting(self, batch: list[Message], *, until: float, reason: str) -> None:
+        moves = [Move(m.id, (State.QUEUED,), State.DEFERRED, score=until, fields=(("reason", reason),))
+                 for m in batch]  # fmt: skip
+        self._durably(lambda: self.store.apply(moves))
+
+    def _pause(self, code: int | None, meaning: str) -> None:
+        pause = self.circuit.pause(reason=meaning, code=code, seconds=self.settings.lightsms_pause_seconds)
+        log.error("account problem (%s): sending paused for every worker until %.0f", meaning, pause.until)
+
+    def _recheck_at(self, until: float | None) -> float:
+        recheck = time.time() + self.settings.lightsms_pause_recheck
+        return recheck if until is None else min(until, recheck)
+
+    def _durably(self, operation: Callable[[], T]) -> T:
+        """Redis writes after a send must not be lost to a Redis restart: retry them for a while."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(REDIS_ERRORS),
+            stop=stop_after_delay(60),
+            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            sleep=self.sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return operation()
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
