@@ -11,8 +11,9 @@
     ├── AccountError            the account cannot send: pause all sending
     │   ├── InvalidLoginError     7, or 6 that persists after a clock resync
     │   └── InsufficientFundsError  32, 35
-    └── AmbiguousError          may have been sent: read timeout, reset after the request was
-                                written, other 5xx, an unparseable body, error 12
+    ├── AmbiguousError          may have been sent: read timeout, reset after the request was
+    │                           written, other 5xx, an unparseable send.php body, error 12
+    └── MalformedResponseError  a lookup's reply (status, balance ...) could not be read
 
 Retry filters read the class, never the message. Each carries the LightSMS code (None for
 transport failures) and never the API key or the request's signature.
@@ -86,6 +87,10 @@ class InsufficientFundsError(AccountError):
 
 class AmbiguousError(LightSmsError):
     outcome = Outcome.AMBIGUOUS
+
+
+class MalformedResponseError(LightSmsError):
+    """A lookup's reply could not be read. (An unreadable send.php reply is an AmbiguousError.)"""
 
 
 def error_for_code(code: int, *, context: str = "") -> LightSmsError:

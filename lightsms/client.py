@@ -1,0 +1,216 @@
+"""LightSmsClient: validated, signed GETs to the LightSMS API, with typed results and errors.
+
+Every signed call carries login, timestamp (server time via ServerClock), return=json|xml and the
+signature over all of them. The client never retries on its own except once, right away, when
+LightSMS refuses the signature or timestamp (6/24): nothing was sent, so the clock is resynced and
+the request re-signed. Everything else is left to the caller's retry policy, read from the
+exception class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from types import TracebackType
+from typing import TypeVar
+
+from .clock import ServerClock
+from .errors import ClockRejectedError, InvalidInput, InvalidLoginError, LightSmsError
+from .models import Balance, BlacklistEntry, DeliveryStatus, IncomingSms, PhoneResult
+from .parsing import (
+    parse_balance,
+    parse_blacklist_add,
+    parse_blacklist_find,
+    parse_incoming,
+    parse_send,
+    parse_senders,
+    parse_status,
+    parse_timestamp,
+)
+from .phones import normalize_phone
+from .signing import sign
+from .transport import Transport
+from .validation import (
+    format_incoming_window,
+    validate_phones,
+    validate_sender,
+    validate_sending_time,
+    validate_sms_ids,
+    validate_text,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "LightSmsClient"]
+
+DEFAULT_BASE_URL = "https://www.lightsms.com/external/get/"
+_FORMATS = ("json", "xml")
+T = TypeVar("T")
+
+
+class _Secret:
+    """Holds the API key so that no repr, vars() dump or traceback local shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        raise TypeError("the API key is not picklable")
+
+
+class LightSmsClient:
+    def __init__(
+        self,
+        login: str,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: tuple[float, float] = (3.05, 10.0),
+        response_format: str = "json",
+        default_region: str | None = None,
+        batch_limit: int = 50,
+        max_parts: int = 10,
+        clock_refresh_interval: float = 600.0,
+        pool_size: int = 16,
+    ) -> None:
+        if not login or not isinstance(login, str):
+            raise InvalidInput("login", "a LightSMS login is required")
+        if not api_key or not isinstance(api_key, str):
+            raise InvalidInput("api_key", "a LightSMS API key is required")
+        if response_format not in _FORMATS:
+            raise InvalidInput("response_format", f"expected one of {', '.join(_FORMATS)}")
+        if default_region is not None:
+            normalize_phone("+37061234567", default_region=default_region)  # refuses unknown regions
+        self.login = login
+        self._api_key = _Secret(api_key)
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.response_format = response_format
+        self.default_region = default_region
+        self.batch_limit = batch_limit
+        self.max_parts = max_parts
+        self.transport = Transport(timeout=timeout, pool_size=pool_size)
+        self.clock = ServerClock(self.server_time, refresh_interval=clock_refresh_interval)
+
+    def __repr__(self) -> str:
+        return (
+            f"LightSmsClient(login={self.login!r}, api_key='***', base_url={self.base_url!r}, "
+            f"response_format={self.response_format!r})"
+        )
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def send(
+        self,
+        phones: Iterable[str] | str,
+        text: str,
+        *,
+        sender: str,
+        sending_time: datetime | str | None = None,
+    ) -> list[PhoneResult]:
+        """One send.php call; a PhoneResult per phone in input order (each phone independent).
+
+        Raises InvalidInput before any HTTP request for bad input, and the class of the code for a
+        whole-request error (top-level, under "", or the same request code under every phone).
+        """
+        normalized = validate_phones(phones, batch_limit=self.batch_limit, default_region=self.default_region)
+        validate_text(text, max_parts=self.max_parts)
+        validate_sender(sender)
+        when = validate_sending_time(sending_time)
+        params = {"phone": ",".join(normalized), "text": text, "sender": sender}
+        if when is not None:
+            params["sendingTime"] = when
+        return self._signed("send", params, lambda body: parse_send(body, self.response_format, normalized))
+
+    # --- lookups: code 19 ("empty response") is an empty result, not an error -------------------
+
+    def status(self, ids: Iterable[str] | str) -> dict[str, DeliveryStatus]:
+        wanted = validate_sms_ids(ids)
+        return self._signed(
+            "status", {"state": ",".join(wanted)}, lambda body: parse_status(body, self.response_format, wanted)
+        )
+
+    def balance(self) -> Balance:
+        return self._signed("balance", {}, lambda body: parse_balance(body, self.response_format))
+
+    def senders(self) -> dict[str, str]:
+        return self._signed("senders", {}, lambda body: parse_senders(body, self.response_format))
+
+    def incoming(
+        self,
+        *,
+        date: date | str | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
+    ) -> list[IncomingSms]:
+        """Inbound SMS for one day (`date`) or a window (`start`..`end`), account timezone."""
+        params = format_incoming_window(date, start, end)
+        return self._signed("incoming", params, lambda body: parse_incoming(body, self.response_format))
+
+    def blacklist_find(self, phone: str) -> BlacklistEntry | None:
+        number = normalize_phone(phone, default_region=self.default_region)
+        return self._signed(
+            "find_on_stop",
+            {"phone": number},
+            lambda body: parse_blacklist_find(body, self.response_format, number),
+        )
+
+    def blacklist_add(self, phone: str) -> str:
+        """Adds the number to the account's stop list; returns the entry id. An already listed
+        number raises PermanentError with code 20."""
+        number = normalize_phone(phone, default_region=self.default_region)
+        return self._signed("add2stop", {"phone": number}, lambda body: parse_blacklist_add(body, self.response_format))
+
+    def server_time(self) -> int:
+        """LightSMS's clock (timestamp.php, unsigned)."""
+        _, body = self.transport.get(self.base_url + "timestamp.php", {}, endpoint="timestamp.php")
+        return parse_timestamp(body)
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _signed(self, endpoint: str, params: dict[str, str], parse: Callable[[str], T]) -> T:
+        try:
+            return self._attempt(endpoint, params, parse)
+        except ClockRejectedError:
+            # Refused before anything was done: resync and re-sign once, straight away.
+            self.clock.invalidate()
+            try:
+                self.clock.refresh()
+            except LightSmsError as error:
+                raise ClockRejectedError(
+                    f"{endpoint}.php: signature refused and the clock resync failed ({type(error).__name__})"
+                ) from None
+        try:
+            return self._attempt(endpoint, params, parse)
+        except ClockRejectedError as error:
+            raise InvalidLoginError(
+                f"{endpoint}.php: signature refused again after a clock resync; check the login and API key",
+                code=error.code,
+            ) from None
+
+    def _attempt(self, endpoint: str, params: dict[str, str], parse: Callable[[str], T]) -> T:
+        query = {**params, "login": self.login, "timestamp": str(self.clock.now()), "return": self.response_format}
+        query["signature"] = sign(query, self._api_key.reveal())
+        _, body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php")
+        return parse(body)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> LightSmsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,78 @@
+"""LightSMS's clock, as an offset from ours.
+
+A signed request is valid for 10 seconds of *server* time, so a host whose clock drifts would have
+every request refused. timestamp.php is asked once per refresh (every `refresh_interval` seconds, or
+after invalidate()), never once per request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["ServerClock"]
+
+
+class ServerClock:
+    def __init__(
+        self,
+        fetch: Callable[[], int],
+        *,
+        refresh_interval: float = 600.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._fetch = fetch
+        self._refresh_interval = refresh_interval
+        self._monotonic = monotonic
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._offset: float | None = None
+        self._refreshed_at: float | None = None  # monotonic time of the last attempt
+        self._stale = True
+
+    @property
+    def offset(self) -> float | None:
+        """Server time minus local wall time, in seconds; None before the first refresh."""
+        return self._offset
+
+    def now(self) -> int:
+        """Server time in Unix seconds. Refreshes when due; a failed refresh keeps the old offset
+        (and waits another interval) if there is one, and raises otherwise."""
+        with self._lock:
+            if self._due():
+                try:
+                    self._refresh_locked()
+                except Exception:
+                    if self._offset is None:
+                        raise
+                    # Keep signing with the old offset; try again after the next interval.
+                    self._refreshed_at = self._monotonic()
+                    self._stale = False
+            assert self._offset is not None
+            return int(self._wall() + self._offset)
+
+    def refresh(self) -> None:
+        """Ask the server now; raises (and keeps any old offset) when that fails."""
+        with self._lock:
+            self._refresh_locked()
+
+    def invalidate(self) -> None:
+        """The server refused our timestamp or signature: refresh before the next now()."""
+        with self._lock:
+            self._stale = True
+
+    def _due(self) -> bool:
+        if self._stale or self._offset is None or self._refreshed_at is None:
+            return True
+        return self._monotonic() - self._refreshed_at >= self._refresh_interval
+
+    def _refresh_locked(self) -> None:
+        before = self._wall()
+        server = self._fetch()
+        after = self._wall()
+        # The server truncates to whole seconds (+0.5 centres it); the reply left it mid-request.
+        self._offset = (server + 0.5) - (before + after) / 2
+        self._refreshed_at = self._monotonic()
+        self._stale = False
