@@ -191,10 +191,11 @@ def _stop_json(entry: StopEntry, variants: Variants) -> dict[str, Any]:
     return flat
 
 
-def _child(parent: ElementTree.Element, tag: str, text: str | None = None, **attrs: str) -> ElementTree.Element:
+def _child(parent: ElementTree.Element, tag: str, content: str | None = None, /, **attrs: str) -> ElementTree.Element:
+    # Positional-only content: attributes named "text" (incoming SMS) must not collide with it.
     element = ElementTree.SubElement(parent, tag, attrs)
-    if text is not None:
-        element.text = text
+    if content is not None:
+        element.text = content
     return element
 
 
