@@ -70,8 +70,8 @@ def send_reply(root: ET.Element) -> Reply:
     -> {"<phone>": {"error": .., "id_sms": ..}} (a phone="" element is the request-level error)."""
     reply: Reply = {}
     for element in root.iter("phone"):
-        if element is root:
-            continue
+        if element is root or (len(element) == 0 and not element.attrib):
+            continue  # a bare <phone>number</phone> is a field of its record, not a record
         record = fields(element)
         key = record.pop("phone", None)
         if key is None:

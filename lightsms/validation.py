@@ -48,9 +48,7 @@ def validate_text(text: object, *, max_parts: int) -> SmsParts:
         raise InvalidInput("text", "the message text is empty")
     parts = sms_parts(text)
     if parts.parts > max_parts:
-        raise InvalidInput(
-            "text", f"{parts.units} {parts.encoding} units take {parts.parts} parts, max {max_parts}"
-        )
+        raise InvalidInput("text", f"{parts.units} {parts.encoding} units take {parts.parts} parts, max {max_parts}")
     return parts
 
 

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+
+from lightsms.errors import InvalidInput
+from lightsms.phones import mask_phone, normalize_phone
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+370 612 34567", None, "37061234567"),
+        ("0037061234567", None, "37061234567"),
+        ("37061234567", None, "37061234567"),
+        (37061234567, None, "37061234567"),
+        ("+1 (202) 555-0123", None, "12025550123"),
+        ("861234567", "LT", "37061234567"),  # national, with LT's trunk prefix
+        ("861234567", "lt", "37061234567"),
+        ("37061234567", "LT", "37061234567"),
+        ("37061234567", "US", "37061234567"),  # not a US national number: read as international
+        ("0037061234567", "US", "37061234567"),
+        ("2025550123", "US", "12025550123"),
+    ],
+)
+def test_normalizes_to_international_digits(raw: object, region: str | None, expected: str) -> None:
+    assert normalize_phone(raw, default_region=region) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "123", "+370 612", "3706123456789012", "37061234567x", "+370-abc", None])
+def test_invalid_numbers_are_refused_naming_the_field(raw: object) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalize_phone(raw)
+    assert caught.value.field == "phone"
+
+
+def test_national_number_without_a_region_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="not a valid phone number"):
+        normalize_phone("861234567")
+
+
+def test_error_message_masks_the_number() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalize_phone("370612345678901")
+    assert "370612345678901" not in str(caught.value)
+    assert "370*********901" in str(caught.value)
+
+
+def test_unknown_region_is_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalize_phone("861234567", default_region="XX")
+    assert caught.value.field == "default_region"
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [("37061234567", "370*****567"), ("12025550123", "120*****123"), ("123456", "1****6"), ("1234", "****")],
+)
+def test_mask_phone(phone: str, masked: str) -> None:
+    assert mask_phone(phone) == masked
