@@ -82,7 +82,7 @@ class Store:
         for m in moves:
             args: list[object] = [m.message_id, ",".join(m.allowed), m.to.value, m.score, m.lease, m.ttl, now]
             for name, value in m.fields:
-                args += [name, "" if value is None else value]
+                args += [name, "" if value is None else str(value)]
             self._transition(keys=[keys.message(m.message_id), *keys.INDEXES], args=args, client=pipe)
         return [(bool(int(ok)), _text(state)) for ok, state in pipe.execute()]
 

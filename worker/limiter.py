@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 
@@ -19,29 +18,23 @@ class RateLimiter:
         *,
         login: str,
         rate: float,
-        burst: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.key = keys.limiter(login)
         self.interval_us = int(1_000_000 / rate)
-        self.tolerance_us = int(burst * self.interval_us)
         self._script = client.register_script(load_script("gcra.lua", package="worker"))
         self._sleep = sleep
 
-    def try_acquire(self) -> float:
-        """0.0 when a request may go now; otherwise seconds to wait before asking again."""
-        wait_us = int(self._script(keys=[self.key], args=[self.interval_us, self.tolerance_us]))
-        return wait_us / 1_000_000
+    def reserve(self, *, max_wait: float) -> float | None:
+        """Reserve the next slot within max_wait seconds: the seconds until it, or None (nothing reserved)."""
+        wait_us = int(self._script(keys=[self.key], args=[self.interval_us, int(max_wait * 1_000_000)]))
+        return None if wait_us < 0 else wait_us / 1_000_000
 
     def acquire(self, *, max_wait: float) -> bool:
-        """Wait up to max_wait for a slot; False when none came in time (the caller defers)."""
-        deadline = time.monotonic() + max_wait
-        while True:
-            wait = self.try_acquire()
-            if wait == 0.0:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or wait > remaining + 0.001:
-                return False
-            # A little jitter keeps many waiting threads from asking in lockstep.
-            self._sleep(min(remaining, wait + random.uniform(0, wait / 4)))
+        """Wait for a slot at most max_wait seconds away; False when there is none (the caller defers)."""
+        wait = self.reserve(max_wait=max_wait)
+        if wait is None:
+            return False
+        if wait > 0:
+            self._sleep(wait)
+        return True

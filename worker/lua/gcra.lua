@@ -1,24 +1,26 @@
 -- GCRA rate limiter on the Redis clock, shared by every worker process on every host.
--- It never reserves a future slot: a caller that is refused asks again after the wait it is told.
+-- Each caller reserves the next free slot, if it is near enough, and waits for it: slots stay
+-- exactly one interval apart under load, so a late caller never shifts everyone after it.
 --
--- KEYS[1]  the limiter key for one LightSMS login (holds the theoretical arrival time, microseconds)
+-- KEYS[1]  the limiter key for one LightSMS login (the next free slot, microseconds of Redis TIME)
 -- ARGV[1]  emission interval in microseconds (1e6 / requests per second)
--- ARGV[2]  burst tolerance in microseconds (0: requests strictly spaced by the interval)
--- Returns 0 when the request may go now (the slot is taken), else microseconds to wait before asking again.
+-- ARGV[2]  the longest wait, in microseconds, a caller accepts
+-- Returns the microseconds to wait for the reserved slot (0: go now), or, when the next free slot
+-- is further away than ARGV[2], minus that distance and nothing is reserved.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[2])
 
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then
-  tat = now
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then
+  slot = now
 end
-local allow_at = tat - tolerance
-if now < allow_at then
-  return math.ceil(allow_at - now)
+local wait = slot - now
+if wait > max_wait then
+  return -wait
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return 0
+local next_slot = slot + interval
+redis.call('SET', KEYS[1], string.format('%.0f', next_slot), 'PX', math.ceil((next_slot - now) / 1000) + 1000)
+return wait

@@ -1,0 +1,63 @@
+"""The global limiter: three worker processes at LIGHTSMS_MAX_RPS=20 for 10 seconds — at most 21
+requests in any one-second window, and at least 95% of the allowed total."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.polling import wait_until
+from tests.support.redis_server import RedisServer
+from tests.support.sim_process import SimProcess
+from tests.worker.stack import Stack, phones
+from worker.limiter import RateLimiter
+
+RATE = 20
+SECONDS = 10
+
+
+@pytest.fixture
+def limited_stack(module_redis: RedisServer, sim_process: SimProcess) -> Iterator[Stack]:
+    stack = Stack(module_redis, sim_process, LIGHTSMS_MAX_RPS=str(RATE))
+    stack.reset()
+    try:
+        for name in ("a", "b", "c"):
+            stack.start_worker(name)
+        stack.start_beat()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def max_in_any_window(times: list[float], width: float) -> int:
+    """The most request times inside any closed window of `width` seconds."""
+    return max(bisect.bisect_right(times, t + width) - i for i, t in enumerate(times))
+
+
+def test_three_workers_share_one_rate_limit(limited_stack: Stack):
+    stack = limited_stack
+    # One send.php call per message: more work than the limit allows in the measured time.
+    for phone in phones(RATE * SECONDS * 2):
+        stack.producer.send(phone, f"limited {phone}")
+    wait_until(lambda: stack.admin.requests("send"), timeout=20, message="nothing was sent")
+    first = stack.admin.requests("send")[0]["time"]
+    wait_until(lambda: stack.admin.requests("send")[-1]["time"] >= first + SECONDS + 0.5, timeout=SECONDS + 15,
+               message="sending stopped before the measured period ended")  # fmt: skip
+    times = sorted(r["time"] for r in stack.admin.requests("send") if r["time"] <= first + SECONDS)
+    busiest = max_in_any_window(times, 1.0)
+    allowed = RATE * SECONDS
+    print(f"\nlimiter: {len(times)} requests in {SECONDS}s at {RATE}/s from 3 workers "
+          f"({len(times) / allowed:.1%} of {allowed}); busiest 1-second window: {busiest}")  # fmt: skip
+    assert busiest <= RATE + 1
+    assert len(times) >= 0.95 * allowed
+
+
+def test_a_slot_further_away_than_the_caller_will_wait_is_not_reserved(module_redis: RedisServer):
+    limiter = RateLimiter(module_redis.client(), login="limiter-unit", rate=1)
+    assert limiter.reserve(max_wait=0) == 0.0
+    assert limiter.reserve(max_wait=0.5) is None  # next slot is ~1 s away
+    wait = limiter.reserve(max_wait=2.0)
+    assert wait is not None and 0.5 < wait <= 1.0
+    assert limiter.reserve(max_wait=1.5) is None  # the one after is ~2 s away: not reserved
