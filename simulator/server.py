@@ -116,6 +116,8 @@ class SimHandler(BaseHTTPRequestHandler):
     def _guarded(self, method: str) -> None:
         try:
             self._route(method)
+        except OSError:  # the client went away (e.g. gave up on a stall): nobody to answer
+            self.close_connection = True
         except Exception:  # a simulator bug: answer 500 rather than hang the client
             traceback.print_exc(file=sys.stderr)
             self.close_connection = True

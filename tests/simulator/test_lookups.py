@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from tests.simulator.hand_client import HandClient
 PHONE, PHONE2 = "37061234567", "37062345678"
 
 
-def xml_root(api: HandClient, endpoint: str, **params: str) -> ElementTree.Element:
+def xml_root(api: HandClient, endpoint: str, **params: Any) -> ElementTree.Element:
     response = api.call(endpoint, "xml", **params)
     assert response.status_code == 200
     assert response.content.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
