@@ -18,10 +18,13 @@ class RateLimiter:
         *,
         login: str,
         rate: float,
+        margin: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.key = keys.limiter(login)
-        self.interval_us = int(1_000_000 / rate)
+        # LightSMS counts requests as they arrive, after network and scheduling jitter has bunched
+        # them up a little: slots spaced `margin` wider than 1/rate keep every arrival window within it.
+        self.interval_us = int(1_000_000 * (1 + margin) / rate)
         self._script = client.register_script(load_script("gcra.lua", package="worker"))
         self._sleep = sleep
 

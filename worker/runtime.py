@@ -49,7 +49,9 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
         store=producer.store,
         stats=Stats(connection),
         client=client,
-        limiter=RateLimiter(connection, login=login, rate=settings.lightsms_max_rps),
+        limiter=RateLimiter(
+            connection, login=login, rate=settings.lightsms_max_rps, margin=settings.lightsms_limiter_margin
+        ),
         circuit=circuit,
     )
     return Runtime(settings, client, sender, Maintenance(producer, circuit, policy))
