@@ -45,9 +45,9 @@ class Store:
         pipe = self.redis.pipeline(transaction=True)
         for message in messages:
             index = keys.DUE_INDEX if message.state is State.SCHEDULED else keys.QUEUED_INDEX
-            score = message.send_at if message.state is State.SCHEDULED else message.created_at
+            score = (message.send_at if message.state is State.SCHEDULED else None) or message.created_at
             idem_key = keys.idempotency(message.idempotency_key or message.id)
-            flat: list[object] = [message.id, self.record_ttl if message.idempotency_key else 0, score]
+            flat: list[str | int | float] = [message.id, self.record_ttl if message.idempotency_key else 0, score]
             for name, value in message.to_fields().items():
                 flat += [name, value]
             if message.state is State.QUEUED:
@@ -80,7 +80,8 @@ class Store:
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for m in moves:
-            args: list[object] = [m.message_id, ",".join(m.allowed), m.to.value, m.score, m.lease, m.ttl, now]
+            allowed = ",".join(m.allowed)
+            args: list[str | int | float] = [m.message_id, allowed, m.to.value, m.score, m.lease, m.ttl, now]
             for name, value in m.fields:
                 args += [name, "" if value is None else str(value)]
             self._transition(keys=[keys.message(m.message_id), *keys.INDEXES], args=args, client=pipe)

@@ -36,53 +36,56 @@ class OutcomePlanner:
 
     def result(self, message: Message, result: PhoneResult) -> None:
         if result.outcome is Outcome.OK:
-            self._add(
-                message, State.SENT, "sent", ttl=self.record_ttl,
-                id_sms=result.id_sms or "", cost=result.cost if result.cost is not None else "",
-                parts=result.parts if result.parts is not None else "", error_code="0",
-                error_meaning="", sent_at=time.time(),
-            )  # fmt: skip
+            sent: dict[str, object] = {
+                "id_sms": result.id_sms or "",
+                "cost": "" if result.cost is None else result.cost,
+                "parts": "" if result.parts is None else result.parts,
+                "error_code": "0",
+                "error_meaning": "",
+                "sent_at": time.time(),
+            }
+            self._add(message, State.SENT, "sent", sent, ttl=self.record_ttl)
             self.plan.cost += result.cost or 0
             self.plan.parts += result.parts or 0
         else:
             self.failure(message, result.outcome, code=result.code, meaning=result.meaning)
 
     def failure(self, message: Message, outcome: Outcome, *, code: int | str | None, meaning: str) -> None:
-        error = {"error_code": "" if code is None else str(code), "error_meaning": meaning}
+        error: dict[str, object] = {"error_code": "" if code is None else str(code), "error_meaning": meaning}
         if outcome is Outcome.PERMANENT:
-            self._add(message, State.FAILED, f"failed:{code}", ttl=self.record_ttl, **error)
+            self._add(message, State.FAILED, f"failed:{code}", error, ttl=self.record_ttl)
         elif outcome is Outcome.SUPPRESSION:
-            self._add(message, State.SUPPRESSED, "suppressed", ttl=self.record_ttl, **error)
+            self._add(message, State.SUPPRESSED, "suppressed", error, ttl=self.record_ttl)
             self.plan.opt_outs.append(message.phone)
         elif outcome is Outcome.NOT_SENT:
-            self.retry_later(message, **error)
+            self.retry_later(message, error)
         else:  # AMBIGUOUS, and anything LightSMS says that proves nothing (19 to a send)
-            self.unknown(message, **error)
+            self.unknown(message, error)
 
-    def unknown(self, message: Message, **error: str) -> None:
+    def unknown(self, message: Message, error: dict[str, object]) -> None:
         if message.on_unknown == OnUnknown.RESEND:
-            self.retry_later(message, **error)
+            self.retry_later(message, error)
         else:
-            self._add(message, State.UNKNOWN, "unknown", score=time.time(), attempts=message.attempts + 1,
-                      **error)  # fmt: skip
+            self._add(message, State.UNKNOWN, "unknown", {**error, "attempts": message.attempts + 1}, score=time.time())
 
-    def retry_later(self, message: Message, **error: str) -> None:
+    def retry_later(self, message: Message, error: dict[str, object]) -> None:
         attempts = message.attempts + 1
         if self.policy.spent(attempts):
             reason = f"retry budget spent after {attempts} attempts: {error.get('error_meaning', '')}"
-            self._add(message, State.DEAD, "dead", score=time.time(), attempts=attempts, reason=reason,
-                      **error)  # fmt: skip
+            self._add(message, State.DEAD, "dead", {**error, "attempts": attempts, "reason": reason}, score=time.time())
         else:
             due = time.time() + self.policy.backoff(attempts)
-            self._add(message, State.DEFERRED, "deferred", score=due, attempts=attempts, **error)
+            self._add(message, State.DEFERRED, "deferred", {**error, "attempts": attempts}, score=due)
 
     def defer(self, message: Message, *, until: float, reason: str) -> None:
         """Wait without spending the retry budget (rate limit, paused account)."""
-        self._add(message, State.DEFERRED, "", score=until, reason=reason)
+        self._add(message, State.DEFERRED, "", {"reason": reason}, score=until)
 
-    def _add(self, message: Message, state: State, counter: str, *, ttl: int = 0, score: float = 0.0,
-             **fields: object) -> None:  # fmt: skip
-        fields.update(lease="", inflight="0")
+    def _add(
+        self, message: Message, state: State, counter: str, fields: dict[str, object], *, ttl: int = 0,
+        score: float = 0.0,
+    ) -> None:  # fmt: skip
+        fields = {**fields, "lease": "", "inflight": "0"}
         self.plan.moves.append(
             Move(message.id, (State.SENDING,), state, score=score, lease=self.lease, ttl=ttl,
                  fields=tuple(fields.items()))

@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass
 
 import redis
-from lightsms.client import LightSmsClient
 
+from lightsms.client import LightSmsClient
 from producers.producer import Producer
 from producers.settings import Settings, get_settings
 from producers.stats import Stats
