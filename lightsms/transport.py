@@ -15,8 +15,11 @@ string and signature included, into its own messages.
 from __future__ import annotations
 
 import email.utils
+import logging
+import re
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC
 from urllib.parse import urlsplit
 
 import requests
@@ -32,12 +35,36 @@ from urllib3.util.retry import Retry
 
 from .errors import AmbiguousError, ConnectError, LightSmsError, PermanentError, ThrottledError
 
-__all__ = ["NO_RETRIES", "Transport"]
+__all__ = ["NO_RETRIES", "RedactSignedQueries", "Transport", "classify_exception", "parse_retry_after"]
 
 NO_RETRIES = Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0, raise_on_status=False)
 
 _THROTTLED = frozenset({429, 503})
 _MAX_CHAIN = 12
+# urllib3 logs request URLs at DEBUG (and on retries): ours carry the signature, phones and text.
+_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
+_SIGNED_QUERY = re.compile(r"\?[^\s'\"]*signature=[^\s'\"]*")
+
+
+class RedactSignedQueries(logging.Filter):
+    """Replaces a signed query string in a log record by "?<redacted>" (phones and text are PII)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "signature=" in record.msg:
+            record.msg = _SIGNED_QUERY.sub("?<redacted>", record.msg)
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "signature=" in a for a in record.args):
+            record.args = tuple(_SIGNED_QUERY.sub("?<redacted>", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_REDACTOR = RedactSignedQueries()
+
+
+def _install_redactor() -> None:
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)
 
 
 class Transport:
@@ -56,6 +83,7 @@ class Transport:
         self.adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=NO_RETRIES)
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
+        _install_redactor()
 
     def get(self, url: str, params: Mapping[str, str], *, endpoint: str = "") -> tuple[int, str]:
         """(status, body) of a 200 reply; any other outcome raises a classified LightSmsError."""
@@ -122,8 +150,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        return None
+    if when.tzinfo is None:  # "-0000": HTTP dates are GMT anyway
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
