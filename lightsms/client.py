@@ -176,27 +176,27 @@ class LightSmsClient:
     # --- plumbing ---------------------------------------------------------------------------
 
     def _signed(self, endpoint: str, params: dict[str, str], parse: Callable[[str], T]) -> T:
-        try:
-            return self._attempt(endpoint, params, parse)
-        except ClockRejectedError:
-            # Refused before anything was done: resync and re-sign once, straight away.
-            self.clock.invalidate()
+        for attempt in (1, 2):
+            timestamp, generation = self.clock.stamp()
             try:
-                self.clock.refresh()
+                return self._request(endpoint, params, timestamp, parse)
+            except ClockRejectedError as error:
+                if attempt == 2:
+                    raise InvalidLoginError(
+                        f"{endpoint}.php: signature refused again after a clock resync; check the login and API key",
+                        code=error.code,
+                    ) from None
+            # Refused before anything was done: resync and re-sign once, straight away.
+            try:
+                self.clock.resync(signed_with=generation)
             except LightSmsError as error:
                 raise ClockRejectedError(
                     f"{endpoint}.php: signature refused and the clock resync failed ({type(error).__name__})"
                 ) from None
-        try:
-            return self._attempt(endpoint, params, parse)
-        except ClockRejectedError as error:
-            raise InvalidLoginError(
-                f"{endpoint}.php: signature refused again after a clock resync; check the login and API key",
-                code=error.code,
-            ) from None
+        raise AssertionError("unreachable")
 
-    def _attempt(self, endpoint: str, params: dict[str, str], parse: Callable[[str], T]) -> T:
-        query = {**params, "login": self.login, "timestamp": str(self.clock.now()), "return": self.response_format}
+    def _request(self, endpoint: str, params: dict[str, str], timestamp: int, parse: Callable[[str], T]) -> T:
+        query = {**params, "login": self.login, "timestamp": str(timestamp), "return": self.response_format}
         query["signature"] = sign(query, self._api_key.reveal())
         _, body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php")
         return parse(body)

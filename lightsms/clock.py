@@ -31,6 +31,12 @@ class ServerClock:
         self._offset: float | None = None
         self._refreshed_at: float | None = None  # monotonic time of the last attempt
         self._stale = True
+        self._generation = 0  # successful refreshes so far
+
+    @property
+    def generation(self) -> int:
+        """Counts successful refreshes: lets a caller tell whether the offset changed since it signed."""
+        return self._generation
 
     @property
     def offset(self) -> float | None:
@@ -40,6 +46,10 @@ class ServerClock:
     def now(self) -> int:
         """Server time in Unix seconds. Refreshes when due; a failed refresh keeps the old offset
         (and waits another interval) if there is one, and raises otherwise."""
+        return self.stamp()[0]
+
+    def stamp(self) -> tuple[int, int]:
+        """(now(), generation) read together, for a later resync(signed_with=generation)."""
         with self._lock:
             if self._due():
                 try:
@@ -51,11 +61,20 @@ class ServerClock:
                     self._refreshed_at = self._monotonic()
                     self._stale = False
             assert self._offset is not None
-            return int(self._wall() + self._offset)
+            return int(self._wall() + self._offset), self._generation
 
     def refresh(self) -> None:
         """Ask the server now; raises (and keeps any old offset) when that fails."""
         with self._lock:
+            self._refresh_locked()
+
+    def resync(self, *, signed_with: int | None = None) -> None:
+        """The server refused a timestamp made at generation `signed_with`: refresh now, unless another
+        thread already did since (many requests refused at once cost one timestamp.php call).
+        Raises when the fetch fails."""
+        with self._lock:
+            if signed_with is not None and self._generation != signed_with and not self._stale:
+                return
             self._refresh_locked()
 
     def invalidate(self) -> None:
@@ -76,3 +95,4 @@ class ServerClock:
         self._offset = (server + 0.5) - (before + after) / 2
         self._refreshed_at = self._monotonic()
         self._stale = False
+        self._generation += 1

@@ -26,6 +26,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    HTTPError,
     NameResolutionError,
     NewConnectionError,
     ProtocolError,
@@ -79,7 +80,7 @@ class Transport:
         self.timeout = (float(connect), float(read))
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
-        self.session.trust_env = False  # no proxies or .netrc picked up from the environment
+        # trust_env stays on: an egress proxy (HTTPS_PROXY) or a CA bundle from the environment must work.
         self.adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=NO_RETRIES)
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
@@ -90,7 +91,8 @@ class Transport:
         where = endpoint or _path_of(url)
         try:
             response = self.session.get(url, params=dict(params), timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as error:
+        except (requests.RequestException, HTTPError, OSError) as error:
+            # urllib3's own HTTPError can escape requests' wrapping on some paths.
             raise classify_exception(error, where=where, url=url) from None
         with response:
             if response.status_code == 200:

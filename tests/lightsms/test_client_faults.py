@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -100,8 +102,23 @@ def test_clock_skew_is_resynced_once_and_the_send_succeeds(client: LightSmsClien
     assert sim.endpoints().count("timestamp") == 2  # the new offset is kept: no fetch per request
 
 
-def test_clock_skew_with_the_error_under_each_phone(make_client: ClientFactory, sim: Sim) -> None:
+def test_concurrent_refusals_share_one_resync(make_client: ClientFactory, sim: Sim) -> None:
     client = make_client()
+    client.balance()
+    sim.admin.faults(clock_skew=120)
+    start = threading.Barrier(4)
+
+    def send_one(phone: str) -> bool:
+        start.wait(5)
+        return client.send([phone], "Hi", sender=SENDER)[0].accepted
+
+    with ThreadPoolExecutor(4) as pool:
+        accepted = list(pool.map(send_one, [PHONE_A, PHONE_B, "37063456789", "37064567890"]))
+    assert accepted == [True] * 4
+    assert sim.endpoints().count("timestamp") == 2  # the first sync, and one resync for all four
+
+
+def test_clock_skew_with_the_error_under_each_phone(client: LightSmsClient, sim: Sim) -> None:
     client.balance()
     sim.admin.faults(clock_skew=-300, variants={"error_shape": "phone"})
     assert [r.accepted for r in client.send([PHONE_A, PHONE_B], "Hi", sender=SENDER)] == [True, True]

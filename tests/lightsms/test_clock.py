@@ -157,3 +157,32 @@ def test_concurrent_first_use_fetches_once() -> None:
         thread.join(5)
     assert calls == 1
     assert results == [int(fake.wall_now)] * 8
+
+
+def test_stamp_reads_time_and_generation_together() -> None:
+    clock, server, fake = make(skew=5)
+    assert clock.stamp() == (int(fake.wall_now) + 5, 1)
+    clock.invalidate()
+    assert clock.stamp()[1] == 2
+    assert server.calls == 2
+
+
+def test_resync_skips_when_another_caller_already_refreshed() -> None:
+    clock, server, fake = make(skew=0)
+    _, signed_with = clock.stamp()
+    server.skew = 120
+    clock.resync(signed_with=signed_with)  # the first refused request refreshes
+    clock.resync(signed_with=signed_with)  # a second one, refused with the same old offset, does not
+    assert server.calls == 2
+    assert clock.stamp() == (int(fake.wall_now) + 120, 2)
+    clock.resync(signed_with=2)  # refused with the newest offset: ask again
+    assert server.calls == 3
+
+
+def test_resync_raises_when_the_fetch_fails() -> None:
+    clock, server, fake = make(skew=7)
+    clock.now()
+    server.failing = True
+    with pytest.raises(ConnectError):
+        clock.resync(signed_with=1)
+    assert clock.now() == int(fake.wall_now) + 7
