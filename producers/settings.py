@@ -85,6 +85,17 @@ class Settings(BaseSettings):
             object.__setattr__(self, "lightsms_api_key", SecretStr(DEMO_API_KEY))
         return self
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_batch(self) -> Settings:
+        # A lease that ran out while its worker was still sending would let the sweeper act on it.
+        longest = (
+            self.lightsms_retry_window + self.lightsms_connect_timeout + self.lightsms_read_timeout
+            + self.lightsms_limiter_max_wait + 5
+        )  # fmt: skip
+        if self.lightsms_lease_seconds < longest:
+            raise ValueError(f"LIGHTSMS_LEASE_SECONDS: must be at least {longest:g} with these timeouts")
+        return self
+
     @property
     def broker_url(self) -> str:
         return self.celery_broker_url or self.redis_url

