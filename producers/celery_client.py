@@ -40,6 +40,14 @@ class Dispatcher:
         self.app = app
         self.batch_size = batch_size
 
+    def waiting(self, priority: str) -> int:
+        """Tasks waiting in a priority's queue (not those already reserved by a worker)."""
+        with self.app.connection_for_write() as connection:
+            try:
+                return int(connection.default_channel.queue_declare(Priority(priority).queue, passive=True)[1])
+            except connection.channel_errors:
+                return 0  # the queue does not exist yet, or (Redis) is empty
+
     def enqueue(self, message_ids: list[str], priority: str) -> int:
         queue = Priority(priority).queue
         batches = [message_ids[i : i + self.batch_size] for i in range(0, len(message_ids), self.batch_size)]

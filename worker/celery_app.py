@@ -27,8 +27,8 @@ def worker_config(settings: Settings) -> dict[str, Any]:
         worker_concurrency=settings.lightsms_worker_concurrency,
         task_soft_time_limit=lease * 0.75,
         task_time_limit=lease * 0.9,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Flower switches task events on while it runs; off otherwise, they cost ~20% throughput.
+        worker_send_task_events=False,
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="sms:redbeat:",

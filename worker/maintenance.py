@@ -49,7 +49,11 @@ class Maintenance:
     ) -> dict[str, int]:
         """Re-queue QUEUED messages whose task was lost; settle SENDING ones whose lease ran out."""
         now = time.time()
-        lost = self._still_in(self.store.ids_in(keys.QUEUED_INDEX, upto=now - requeue_after), State.QUEUED)
+        stale = self._still_in(self.store.ids_in(keys.QUEUED_INDEX, upto=now - requeue_after), State.QUEUED)
+        # Tasks are taken in order: while a queue still holds tasks, a stale message's task may be
+        # among them (a backlog, not a loss); once it is empty, a message still QUEUED lost its task.
+        draining = {p for p in {m.priority for m in stale} if self.producer.dispatcher.waiting(p) > 0}
+        lost = [m for m in stale if m.priority not in draining]
         self._enqueue([(m.id, m.priority) for m in lost])
         settled = self._settle_expired_leases(now)
         if balance_probe is not None:
