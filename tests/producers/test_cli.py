@@ -1,0 +1,83 @@
+"""`lightsms-queue stats | get | dead list|retry|purge | unknown list` against a real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from producers import cli, keys
+from producers.message import Message
+from producers.producer import Producer
+from producers.settings import Settings
+from producers.states import State
+from producers.stats import Stats
+from producers.store import Move
+
+
+@pytest.fixture
+def producer(redis_server, redis_client, monkeypatch) -> Producer:
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", "http://127.0.0.1:9/external/get/")
+    return Producer(Settings(), redis_client=redis_server.client())
+
+
+def stored(producer: Producer, state: State, phone: str = "37060000001", **fields: object) -> str:
+    now = time.time()
+    message = Message(id=f"msg-{phone[-2:]}", phone=phone, text="hi", sender="LightSMS", state=State.QUEUED,
+                      created_at=now, updated_at=now)  # fmt: skip
+    producer.store.create([message])
+    producer.store.move(Move(message.id, (State.QUEUED,), state, score=now, fields=tuple(fields.items())))
+    return message.id
+
+
+def test_stats_prints_every_counter(producer, capsys):
+    Stats(producer.store.redis).record({"sent": 3, "failed:16": 1, "dead": 2}, parts=4)
+    assert cli.main(["stats"]) == 0
+    out = capsys.readouterr().out
+    for line in ("sent", "failed:16", "dead", "parts"):
+        assert line in out
+    assert " 3" in out.splitlines()[[i for i, line in enumerate(out.splitlines()) if line.startswith("sent")][0]]
+
+
+def test_dead_list_shows_the_reason_with_the_phone_masked(producer, capsys):
+    stored(producer, State.DEAD, attempts=8, error_meaning="connection refused")
+    assert cli.main(["dead", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "msg-01" in out and "connection refused" in out and "attempts=8" in out
+    assert "37060000001" not in out
+
+
+def test_dead_retry_queues_again_with_a_fresh_budget(producer, redis_client, capsys):
+    message_id = stored(producer, State.DEAD, attempts=8)
+    assert cli.main(["dead", "retry"]) == 0
+    assert "queued again: 1" in capsys.readouterr().out
+    message = producer.store.get(message_id)
+    assert message is not None and (message.state, message.attempts) == (State.QUEUED, 0)
+    assert redis_client.zscore(keys.DEAD_INDEX, message_id) is None
+    assert redis_client.llen("sms.normal") == 1
+
+
+def test_dead_purge_deletes_only_dead_records(producer, redis_client, capsys):
+    dead = stored(producer, State.DEAD, phone="37060000001")
+    alive = stored(producer, State.UNKNOWN, phone="37060000002")
+    assert cli.main(["dead", "purge", dead, alive]) == 0
+    assert "purged: 1" in capsys.readouterr().out
+    assert producer.get(dead) is None and producer.get(alive) is not None
+
+
+def test_unknown_list_and_get(producer, capsys):
+    message_id = stored(producer, State.UNKNOWN, error_code="lease_expired")
+    assert cli.main(["unknown", "list"]) == 0
+    assert message_id in capsys.readouterr().out
+    assert cli.main(["get", message_id]) == 0
+    out = capsys.readouterr().out
+    assert '"state": "UNKNOWN"' in out and "37060000001" not in out
+    assert cli.main(["get", "nope"]) == 1
+
+
+def test_bad_configuration_is_one_line_and_exit_2(monkeypatch, capsys):
+    monkeypatch.setenv("LIGHTSMS_MAX_RPS", "lots")
+    assert cli.main(["stats"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("configuration error: LIGHTSMS_MAX_RPS:") and "\n" not in err
