@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from celery import Celery
 
 from producers.celery_client import celery_config
 from producers.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK, QUEUES, SWEEP_TASK
-from producers.settings import Settings, get_settings
+from producers.settings import ConfigError, Settings, get_settings
 
 
 def worker_config(settings: Settings) -> dict[str, Any]:
@@ -50,10 +51,19 @@ def worker_config(settings: Settings) -> dict[str, Any]:
     return conf
 
 
+def _config_or_exit() -> dict[str, Any]:
+    try:
+        return worker_config(get_settings())
+    except ConfigError as exc:
+        # One line naming the variable, not a traceback through Celery's loader.
+        print(f"lightsms-queue: configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
 def make_app() -> Celery:
     app = Celery("lightsms-queue", include=["worker.tasks"])
     # Evaluated on first use of the config, not at import: settings are read at start-up.
-    app.add_defaults(lambda: worker_config(get_settings()))
+    app.add_defaults(_config_or_exit)
     return app
 
 
