@@ -6,15 +6,23 @@ PREFIX = "sms:"
 MESSAGE_PREFIX = PREFIX + "msg:"
 
 # Sorted sets indexing messages by state; the score is a unix time whose meaning is per index.
-QUEUED_INDEX = PREFIX + "idx:queued"  # when it was last queued: a stale one lost its task
+# QUEUED has one per priority (score: when it was last given a task), so the sweeper can tell a lost
+# task from a backlog queue by queue.
+PRIORITIES = ("high", "normal", "bulk")
+QUEUED_INDEXES = tuple(PREFIX + "idx:queued:" + priority for priority in PRIORITIES)
 SENDING_INDEX = PREFIX + "idx:sending"  # when its lease runs out
 DUE_INDEX = PREFIX + "idx:due"  # when it is due (SCHEDULED, DEFERRED)
 DEAD_INDEX = PREFIX + "idx:dead"  # when it died
 UNKNOWN_INDEX = PREFIX + "idx:unknown"  # when it became UNKNOWN
-INDEXES = (QUEUED_INDEX, SENDING_INDEX, DUE_INDEX, DEAD_INDEX, UNKNOWN_INDEX)
+INDEXES = (*QUEUED_INDEXES, SENDING_INDEX, DUE_INDEX, DEAD_INDEX, UNKNOWN_INDEX)
 
 OPT_OUT = PREFIX + "optout"  # set of digits-only phone numbers
 STATS = PREFIX + "stats"  # hash of counters
+
+
+def queued_index(priority: str) -> str:
+    """The QUEUED index of a priority; an unknown priority is treated as normal."""
+    return PREFIX + "idx:queued:" + (priority if priority in PRIORITIES else "normal")
 
 
 def message(message_id: str) -> str:

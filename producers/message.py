@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .keys import PRIORITIES
 from .states import State
 
 
@@ -71,8 +72,8 @@ class Message:
             text=fields.get("text", ""),
             sender=fields.get("sender", ""),
             state=State(fields.get("state", "QUEUED")),
-            priority=fields.get("priority", "normal"),
-            on_unknown=fields.get("on_unknown", "hold"),
+            priority=priority if (priority := fields.get("priority", "")) in PRIORITIES else "normal",
+            on_unknown="resend" if fields.get("on_unknown") == "resend" else "hold",
             attempts=int(fields.get("attempts") or 0),
             created_at=num("created_at") or 0.0,
             updated_at=num("updated_at") or 0.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,10 @@ from .states import CANCELLABLE, State
 from .store import Move, Store
 from .validation import OptedOutError, Options, check_options, check_phone, check_phones
 
+# A Redis call must never hang a sender past its lease: fail, and let the retry or the sweeper act.
+REDIS_TIMEOUTS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0, "health_check_interval": 10}
+log = logging.getLogger("lightsms_queue.producer")
+
 
 class Producer:
     """Explicitly configured producer; the module-level functions use one built from the environment."""
@@ -30,7 +35,7 @@ class Producer:
         celery_app: Celery | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        client = redis_client or redis.Redis.from_url(self.settings.redis_url)
+        client = redis_client or redis.Redis.from_url(self.settings.redis_url, **REDIS_TIMEOUTS)
         self.store = Store(client, record_ttl=int(self.settings.lightsms_record_ttl_days * 86400))
         self.dispatcher = Dispatcher(
             celery_app or make_producer_app(self.settings), batch_size=self.settings.lightsms_batch_size
@@ -102,7 +107,7 @@ class Producer:
     def enqueue_ids(self, message_ids: list[str], priority: str) -> None:
         """Publish send tasks for messages already stored as QUEUED."""
         self.dispatcher.enqueue(message_ids, priority)
-        self.store.touch_queued(message_ids, now=time.time())
+        self.store.touch_queued(message_ids, priority, now=time.time())
 
     def _refuse_opted_out(self, phones: list[str], *, fields: list[str]) -> None:
         opted = self.store.opted_out(phones)
@@ -135,8 +140,13 @@ class Producer:
         results = self.store.create(messages)
         fresh = [message_id for message_id, created in results if created]
         if fresh and state is State.QUEUED:
-            # A crash before this line leaves QUEUED records without a task: the sweeper re-queues them.
-            self.dispatcher.enqueue(fresh, options.priority)
+            try:
+                self.dispatcher.enqueue(fresh, options.priority)
+            except Exception as exc:  # noqa: BLE001 - any broker failure: the records are safe already
+                # Raising now would invite the caller to retry and send twice. The messages are stored
+                # QUEUED, and the sweeper gives them a task after LIGHTSMS_REQUEUE_AFTER seconds.
+                log.warning("stored %d message(s) but could not publish their task (%s): the sweeper will",
+                            len(fresh), type(exc).__name__)  # fmt: skip
         return [message_id for message_id, _ in results]
 
 

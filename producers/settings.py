@@ -6,8 +6,12 @@ import functools
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lightsms.errors import InvalidInput
+from lightsms.validation import validate_sender
 
 PRODUCTION_BASE_URL = "https://www.lightsms.com/external/get/"
 # The simulator's demo pair: only ever used when the base URL points at this machine.
@@ -50,7 +54,7 @@ class Settings(BaseSettings):
     lightsms_sweep_interval: float = Field(10.0, gt=0)
     lightsms_due_interval: float = Field(1.0, gt=0)
     lightsms_max_schedule_days: float = Field(30.0, gt=0)
-    lightsms_record_ttl_days: float = Field(30.0, gt=0)
+    lightsms_record_ttl_days: float = Field(45.0, gt=0)
     lightsms_worker_concurrency: int = Field(8, ge=1)
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_broker_url: str | None = None
@@ -63,6 +67,23 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
+
+    @field_validator("lightsms_default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r}; use a two-letter code such as LT")
+        return value.upper() if value else None
+
+    @field_validator("lightsms_sender")
+    @classmethod
+    def _valid_sender(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                validate_sender(value)
+            except InvalidInput as exc:
+                raise ValueError(exc.reason) from None
+        return value or None
 
     @field_validator("lightsms_base_url")
     @classmethod
@@ -87,13 +108,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _lease_outlasts_a_batch(self) -> Settings:
-        # A lease that ran out while its worker was still sending would let the sweeper act on it.
-        longest = (
-            self.lightsms_retry_window + self.lightsms_connect_timeout + self.lightsms_read_timeout
-            + self.lightsms_limiter_max_wait + 5
-        )  # fmt: skip
+        # A lease that ran out while its worker was still sending would let the sweeper act on it. One
+        # attempt: the retry window and its last backoff, then up to three requests (a clock refresh,
+        # the send, and its re-signed repeat after a refused timestamp), a limiter wait and a margin.
+        one_request = self.lightsms_connect_timeout + self.lightsms_read_timeout
+        longest = self.lightsms_retry_window + 2 + 3 * one_request + self.lightsms_limiter_max_wait + 5
         if self.lightsms_lease_seconds < longest:
             raise ValueError(f"LIGHTSMS_LEASE_SECONDS: must be at least {longest:g} with these timeouts")
+        return self
+
+    @model_validator(mode="after")
+    def _idempotency_outlasts_a_schedule(self) -> Settings:
+        # An idempotency key lives as long as a record; it must still answer when a message scheduled
+        # as far ahead as allowed is finally sent.
+        if self.lightsms_record_ttl_days < self.lightsms_max_schedule_days + 1:
+            raise ValueError("LIGHTSMS_RECORD_TTL_DAYS: must exceed LIGHTSMS_MAX_SCHEDULE_DAYS by at least a day")
         return self
 
     @property

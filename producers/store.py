@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ import redis
 from . import keys
 from .message import Message
 from .states import State
+
+log = logging.getLogger("lightsms_queue.store")
 
 
 def load_script(name: str, package: str = "producers") -> str:
@@ -29,6 +32,7 @@ class Move:
     lease: str = ""  # when moving out of SENDING, the lease the mover must hold
     ttl: int = 0
     fields: tuple[tuple[str, object], ...] = ()
+    when: tuple[str, str] = ("", "")  # a field and the value it must hold for the move
 
 
 class Store:
@@ -38,14 +42,21 @@ class Store:
         self._create = client.register_script(load_script("create.lua"))
         self._transition = client.register_script(load_script("transition.lua"))
         self._pop_due = client.register_script(load_script("pop_due.lua"))
+        self._begin_send = client.register_script(load_script("begin_send.lua"))
+
+    def now(self) -> float:
+        """Redis's clock: leases are compared across hosts whose own clocks may disagree."""
+        seconds, micros = self.redis.time()
+        return int(seconds) + int(micros) / 1_000_000
 
     # -- creating ------------------------------------------------------------------------------
     def create(self, messages: Sequence[Message]) -> list[tuple[str, bool]]:
         """Store messages all or nothing (MULTI/EXEC); (id, created) each, the existing id on a repeat."""
         pipe = self.redis.pipeline(transaction=True)
         for message in messages:
-            index = keys.DUE_INDEX if message.state is State.SCHEDULED else keys.QUEUED_INDEX
-            score = (message.send_at if message.state is State.SCHEDULED else None) or message.created_at
+            scheduled = message.state is State.SCHEDULED
+            index = keys.DUE_INDEX if scheduled else keys.queued_index(message.priority)
+            score = (message.send_at if scheduled else None) or message.created_at
             idem_key = keys.idempotency(message.idempotency_key or message.id)
             flat: list[str | int | float] = [message.id, self.record_ttl if message.idempotency_key else 0, score]
             for name, value in message.to_fields().items():
@@ -58,14 +69,13 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, message_id: str) -> Message | None:
-        fields = self.redis.hgetall(keys.message(message_id))
-        return Message.from_fields(_decode(fields)) if fields else None
+        return _parse(self.redis.hgetall(keys.message(message_id)))
 
     def get_many(self, message_ids: Sequence[str]) -> list[Message | None]:
         pipe = self.redis.pipeline(transaction=False)
         for message_id in message_ids:
             pipe.hgetall(keys.message(message_id))
-        return [Message.from_fields(_decode(f)) if f else None for f in pipe.execute()]
+        return [_parse(f) for f in pipe.execute()]
 
     def ids_in(self, index: str, *, upto: float = float("inf"), limit: int = 1000) -> list[str]:
         raw = self.redis.zrangebyscore(index, "-inf", upto, start=0, num=limit)
@@ -81,25 +91,28 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         for m in moves:
             allowed = ",".join(m.allowed)
-            args: list[str | int | float] = [m.message_id, allowed, m.to.value, m.score, m.lease, m.ttl, now]
+            args: list[str | int | float] = [m.message_id, allowed, m.to.value, m.score, m.lease, m.ttl, now, *m.when]
             for name, value in m.fields:
                 args += [name, "" if value is None else str(value)]
             self._transition(keys=[keys.message(m.message_id), *keys.INDEXES], args=args, client=pipe)
         return [(bool(int(ok)), _text(state)) for ok, state in pipe.execute()]
 
-    def set_fields(self, message_id: str, **fields: object) -> None:
-        self.redis.hset(keys.message(message_id), mapping={k: str(v) for k, v in fields.items()})
+    def begin_send(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
+        """Mark messages in flight if they are still ours; the ids that may be sent."""
+        hashes = [keys.message(i) for i in message_ids]
+        ours = self._begin_send(keys=[*hashes, keys.SENDING_INDEX], args=[lease, lease_seconds, *message_ids])
+        return {_text(i) for i in ours}
 
     def pop_due(self, *, now: float, limit: int) -> list[tuple[str, str]]:
         """Due SCHEDULED/DEFERRED messages moved to QUEUED: (id, priority) each."""
-        flat = self._pop_due(keys=[keys.DUE_INDEX, keys.QUEUED_INDEX], args=[now, limit, keys.MESSAGE_PREFIX])
+        flat = self._pop_due(keys=[keys.DUE_INDEX, *keys.QUEUED_INDEXES], args=[now, limit, keys.MESSAGE_PREFIX])
         items = [_text(item) for item in flat]
         return list(zip(items[0::2], items[1::2], strict=True))
 
-    def touch_queued(self, message_ids: Sequence[str], *, now: float) -> None:
+    def touch_queued(self, message_ids: Sequence[str], priority: str, *, now: float) -> None:
         """Record that these QUEUED messages were just given a task again."""
         if message_ids:
-            self.redis.zadd(keys.QUEUED_INDEX, dict.fromkeys(message_ids, now), xx=True)
+            self.redis.zadd(keys.queued_index(priority), dict.fromkeys(message_ids, now), xx=True)
 
     # -- opt-out list --------------------------------------------------------------------------
     def opt_out(self, phone: str) -> None:
@@ -119,5 +132,13 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _decode(fields: dict) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in fields.items()}
+def _parse(raw: dict) -> Message | None:
+    """A record, or None when there is none or it cannot be read (logged: written by hand, perhaps)."""
+    if not raw:
+        return None
+    fields = {_text(k): _text(v) for k, v in raw.items()}
+    try:
+        return Message.from_fields(fields)
+    except (KeyError, ValueError) as exc:
+        log.error("unreadable message record %s: %s: %s", fields.get("id", "?"), type(exc).__name__, exc)
+        return None

@@ -31,7 +31,6 @@ def worker_config(settings: Settings) -> dict[str, Any]:
         # Flower switches task events on while it runs; off otherwise, they cost ~20% throughput.
         worker_send_task_events=False,
         beat_scheduler="redbeat.RedBeatScheduler",
-        redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="sms:redbeat:",
         redbeat_lock_timeout=max(30, int(settings.lightsms_sweep_interval * 5)),
         beat_max_loop_interval=1,
@@ -48,6 +47,9 @@ def worker_config(settings: Settings) -> dict[str, Any]:
             },
         },
     )
+    if settings.broker_url != settings.redis_url:
+        # RedBeat falls back to broker_url, which Celery masks in its config views; this one it shows.
+        conf["redbeat_redis_url"] = settings.redis_url
     return conf
 
 

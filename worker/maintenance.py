@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from producers import keys
+from producers.keys import PRIORITIES
 from producers.message import Message
 from producers.producer import Producer
 from producers.states import OnUnknown, State
@@ -22,6 +23,8 @@ from .policy import RetryPolicy
 log = logging.getLogger("lightsms_queue.maintenance")
 
 DUE_CHUNK = 5000
+SWEEP_CHUNK = 5000
+BACKLOG_PATIENCE = 6
 
 
 @dataclass
@@ -44,36 +47,42 @@ class Maintenance:
             if len(moved) < DUE_CHUNK:
                 return total
 
-    def sweep(
-        self, *, requeue_after: float, balance_probe: Callable[[], Decimal] | None = None
-    ) -> dict[str, int]:
+    def sweep(self, *, requeue_after: float, balance_probe: Callable[[], Decimal] | None = None) -> dict[str, int]:
         """Re-queue QUEUED messages whose task was lost; settle SENDING ones whose lease ran out."""
-        now = time.time()
-        stale = self._still_in(self.store.ids_in(keys.QUEUED_INDEX, upto=now - requeue_after), State.QUEUED)
-        # Tasks are taken in order: while a queue still holds tasks, a stale message's task may be
-        # among them (a backlog, not a loss); once it is empty, a message still QUEUED lost its task.
-        draining = {p for p in {m.priority for m in stale} if self.producer.dispatcher.waiting(p) > 0}
-        lost = [m for m in stale if m.priority not in draining]
-        self._enqueue([(m.id, m.priority) for m in lost])
+        now = self.store.now()
+        requeued = sum(self._requeue_lost(priority, now=now, requeue_after=requeue_after) for priority in PRIORITIES)
         settled = self._settle_expired_leases(now)
         if balance_probe is not None:
             self._probe_pause(balance_probe)
-        return {"requeued": len(lost), **settled}
+        return {"requeued": requeued, **settled}
+
+    def _requeue_lost(self, priority: str, *, now: float, requeue_after: float) -> int:
+        # Tasks are taken in order: while the queue still holds tasks, a stale message's task may be
+        # among them (a backlog, not a loss); once it is empty, a message still QUEUED lost its task.
+        # A backlog that lasts BACKLOG_PATIENCE times longer is not trusted any more.
+        draining = self.producer.dispatcher.waiting(priority) > 0
+        cutoff = now - requeue_after * (BACKLOG_PATIENCE if draining else 1)
+        lost = self._still_in(
+            self.store.ids_in(keys.queued_index(priority), upto=cutoff, limit=SWEEP_CHUNK), State.QUEUED
+        )
+        self._enqueue([(m.id, priority) for m in lost])
+        return len(lost)
 
     def _settle_expired_leases(self, now: float) -> dict[str, int]:
-        expired = self._still_in(self.store.ids_in(keys.SENDING_INDEX, upto=now), State.SENDING)
+        expired = self._still_in(self.store.ids_in(keys.SENDING_INDEX, upto=now, limit=SWEEP_CHUNK), State.SENDING)
         moves: list[Move] = []
         for m in expired:
             common = {"lease": "", "inflight": "0"}
             if not m.inflight:
-                # Claimed, but no request was ever started: nothing can have been sent.
-                moves.append(self._move(m, State.QUEUED, score=now, queued_at=now, **common))
+                # Claimed, but no request was ever started (checked again atomically by the move).
+                moves.append(self._move(m, State.QUEUED, when=("inflight", "0"), score=now, queued_at=now, **common))
             elif m.on_unknown == OnUnknown.RESEND and not self.policy.spent(m.attempts + 1):
-                moves.append(self._move(m, State.QUEUED, score=now, queued_at=now, attempts=m.attempts + 1,
-                                        **common))  # fmt: skip
+                moves.append(self._move(m, State.QUEUED, when=("inflight", "1"), score=now, queued_at=now,
+                                        attempts=m.attempts + 1, **common))  # fmt: skip
             else:
                 moves.append(self._move(
-                    m, State.UNKNOWN, score=now, attempts=m.attempts + 1, error_code="lease_expired",
+                    m, State.UNKNOWN, when=("inflight", "1"), score=now, attempts=m.attempts + 1,
+                    error_code="lease_expired",
                     error_meaning="the worker was lost while the request may have reached LightSMS", **common,
                 ))  # fmt: skip
         results = self.store.apply(moves)
@@ -102,8 +111,8 @@ class Maintenance:
     def _still_in(self, ids: list[str], state: State) -> list[Message]:
         return [m for m in self.store.get_many(ids) if m is not None and m.state is state]
 
-    def _move(self, m: Message, to: State, *, score: float, **fields: object) -> Move:
-        return Move(m.id, (m.state,), to, score=score, lease=m.lease or "", fields=tuple(fields.items()))
+    def _move(self, m: Message, to: State, *, when: tuple[str, str], score: float, **fields: object) -> Move:
+        return Move(m.id, (m.state,), to, score=score, lease=m.lease or "", fields=tuple(fields.items()), when=when)
 
     def _enqueue(self, items: list[tuple[str, str]]) -> None:
         by_priority: dict[str, list[str]] = defaultdict(list)

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from lightsms.codes import Outcome
+from lightsms.codes import CLOCK_CODES, Outcome
 from lightsms.models import PhoneResult
 from producers.message import Message
 from producers.states import OnUnknown, State
@@ -25,6 +25,7 @@ class Plan:
     opt_outs: list[str] = field(default_factory=list)
     cost: Decimal = Decimal(0)
     parts: int = 0
+    pause: tuple[int | None, str] | None = None  # an account problem: (code, meaning), to pause everyone
 
 
 class OutcomePlanner:
@@ -47,8 +48,17 @@ class OutcomePlanner:
             self._add(message, State.SENT, "sent", sent, ttl=self.record_ttl)
             self.plan.cost += result.cost or 0
             self.plan.parts += result.parts or 0
+        elif result.outcome is Outcome.NOT_SENT and result.code not in CLOCK_CODES:
+            # Only a refused signature proves a phone was not sent; another "not sent" code under a
+            # phone key (18 belongs to status.php) proves nothing about a send.
+            self.unknown(message, {"error_code": str(result.code), "error_meaning": result.meaning})
         else:
             self.failure(message, result.outcome, code=result.code, meaning=result.meaning)
+
+    def account_problem(self, message: Message, *, code: int | None, meaning: str, until: float) -> None:
+        """The account cannot send: wait, without spending the budget, and pause everyone."""
+        self.plan.pause = (code, meaning)
+        self.defer(message, until=until, reason=meaning)
 
     def failure(self, message: Message, outcome: Outcome, *, code: int | str | None, meaning: str) -> None:
         error: dict[str, object] = {"error_code": "" if code is None else str(code), "error_meaning": meaning}

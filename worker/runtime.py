@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import redis
 
 from lightsms.client import LightSmsClient
-from producers.producer import Producer
+from producers.producer import REDIS_TIMEOUTS, Producer
 from producers.settings import Settings, get_settings
 from producers.stats import Stats
 
@@ -29,7 +29,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Runtime:
-    connection = redis.Redis.from_url(settings.redis_url, health_check_interval=10)
+    connection = redis.Redis.from_url(settings.redis_url, **REDIS_TIMEOUTS)
     producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
     login = settings.lightsms_login
     client = LightSmsClient(
@@ -37,7 +37,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
         settings.lightsms_api_key.get_secret_value(),
         base_url=settings.lightsms_base_url,
         timeout=(settings.lightsms_connect_timeout, settings.lightsms_read_timeout),
-        default_region=settings.lightsms_default_region,
+        default_region=None,  # stored phones are international already: a region would re-read them
         batch_limit=settings.lightsms_batch_size,
         max_parts=settings.lightsms_max_parts,
         pool_size=max(16, settings.lightsms_worker_concurrency * 2),

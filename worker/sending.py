@@ -1,7 +1,8 @@
 """The send task's work: claim each batch under a lease, call send.php once, apply each outcome.
 
-A message is sent only by the worker that moved it from QUEUED to SENDING itself; a task delivered
-twice, or two workers racing, find it moved already and send nothing.
+A message is sent only by the worker that moved it from QUEUED to SENDING itself and that still holds
+its lease when the request starts (begin_send.lua); a task delivered twice, two workers racing, or a
+worker that stalled past its lease find it taken and send nothing.
 """
 
 from __future__ import annotations
@@ -14,19 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import redis
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from lightsms.codes import Outcome
-from lightsms.errors import AccountError, InvalidInput, LightSmsError, NotSentError
+from lightsms.errors import AccountError, InvalidInput, LightSmsError, NotSentError, PermanentError
 from lightsms.models import PhoneResult
 from lightsms.phones import mask_phone, normalize_phone
 from lightsms.validation import validate_sender, validate_text
-from producers import keys
 from producers.message import Message
 from producers.settings import Settings
 from producers.states import State
@@ -43,6 +38,7 @@ log = logging.getLogger("lightsms_queue.send")
 T = TypeVar("T")
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+TOO_MANY_PHONES = 14
 
 
 class SendsSms(Protocol):
@@ -127,24 +123,14 @@ class BatchSender:
         if not claimed:
             return
         planner = OutcomePlanner(policy=self.policy, record_ttl=self.record_ttl, lease=lease)
-        try:
-            results = self._call(claimed, lease)
-        except RateLimited:
-            for m in claimed:
-                planner.defer(m, until=time.time() + 1.0, reason="waiting for the rate limit")
-        except LightSmsError as exc:
-            self._plan_error(planner, claimed, exc)
-        else:
-            for m, result in zip(claimed, results, strict=True):
-                if result.outcome is Outcome.ACCOUNT:
-                    self._pause(result.code, result.meaning)
-                    planner.defer(m, until=self._recheck_at(None), reason=result.meaning)
-                else:
-                    planner.result(m, result)
+        self._send_into(planner, claimed, lease)
         self._apply(planner.plan)
+        if planner.plan.pause is not None:  # after the results are safe: a Redis blip here loses nothing
+            code, meaning = planner.plan.pause
+            self._durably(lambda: self._pause(code, meaning))
 
     def _claim(self, batch: list[Message], lease: str) -> list[Message]:
-        lease_until = time.time() + self.settings.lightsms_lease_seconds
+        lease_until = self.store.now() + self.settings.lightsms_lease_seconds
         moves = [
             Move(m.id, (State.QUEUED,), State.SENDING, score=lease_until,
                  fields=(("lease", lease), ("lease_until", lease_until), ("inflight", "0")))
@@ -153,10 +139,34 @@ class BatchSender:
         results = self._durably(lambda: self.store.apply(moves))
         return [m for m, (ok, _) in zip(batch, results, strict=True) if ok]
 
-    def _call(self, claimed: list[Message], lease: str) -> list[PhoneResult]:
+    def _send_into(self, planner: OutcomePlanner, claimed: list[Message], lease: str) -> None:
+        try:
+            sent, results = self._call(claimed, lease)
+        except RateLimited:
+            for m in claimed:
+                planner.defer(m, until=time.time() + 1.0, reason="waiting for the rate limit")
+        except PermanentError as exc:
+            if exc.code == TOO_MANY_PHONES and len(claimed) > 1:
+                # LightSMS's batch limit is lower than configured: nothing was sent, try halves.
+                half = len(claimed) // 2
+                self._send_into(planner, claimed[:half], lease)
+                self._send_into(planner, claimed[half:], lease)
+            else:
+                self._plan_error(planner, claimed, exc)
+        except LightSmsError as exc:
+            self._plan_error(planner, claimed, exc)
+        else:
+            for m, result in zip(sent, results, strict=True):
+                if result.outcome is Outcome.ACCOUNT:
+                    planner.account_problem(m, code=result.code, meaning=result.meaning, until=self._recheck_at(None))
+                else:
+                    planner.result(m, result)
+
+    def _call(self, claimed: list[Message], lease: str) -> tuple[list[Message], list[PhoneResult]]:
         """send.php once per attempt; tenacity retries only what provably never reached LightSMS."""
         first = claimed[0]
-        marked = False
+        sending = claimed
+        begun = False
         retrying = Retrying(
             retry=retry_if_exception_type(NotSentError),
             stop=stop_after_delay(self.settings.lightsms_retry_window),
@@ -168,24 +178,34 @@ class BatchSender:
             with attempt:
                 if not self.limiter.acquire(max_wait=self.settings.lightsms_limiter_max_wait):
                     raise RateLimited()
-                if not marked:
-                    # From here on a lost worker may have reached LightSMS: the sweeper must not resend.
-                    self._mark_inflight(claimed)
-                    marked = True
-                phones = [m.phone for m in claimed]
-                return self.client.send(phones, first.text, sender=first.sender, sending_time=first.sending_time)
+                if not begun:
+                    sending, begun = self._begin(claimed, lease), True
+                if not sending:
+                    return [], []
+                phones = [m.phone for m in sending]
+                return sending, self.client.send(
+                    phones, first.text, sender=first.sender, sending_time=first.sending_time
+                )
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
+        """The claimed messages still ours, now marked in flight (see begin_send.lua)."""
+        seconds = self.settings.lightsms_lease_seconds
+        ours = self._durably(lambda: self.store.begin_send([m.id for m in claimed], lease=lease, lease_seconds=seconds))
+        if len(ours) < len(claimed):
+            log.error(
+                "%d message(s) were taken from this worker (lease ran out) before sending", len(claimed) - len(ours)
+            )
+        return [m for m in claimed if m.id in ours]
 
     def _plan_error(self, planner: OutcomePlanner, claimed: list[Message], exc: LightSmsError) -> None:
         log.warning("send of %d message(s) failed: %s: %s", len(claimed), type(exc).__name__, exc)
-        if isinstance(exc, AccountError):
-            self._pause(exc.code, exc.message)
-            for m in claimed:
-                planner.defer(m, until=self._recheck_at(None), reason=exc.message)
-            return
         for m in claimed:
-            planner.failure(m, exc.outcome, code=exc.code if exc.code is not None else type(exc).__name__,
-                            meaning=exc.message)  # fmt: skip
+            if isinstance(exc, AccountError):
+                planner.account_problem(m, code=exc.code, meaning=exc.message, until=self._recheck_at(None))
+            else:
+                planner.failure(m, exc.outcome, code=exc.code if exc.code is not None else type(exc).__name__,
+                                meaning=exc.message)  # fmt: skip
 
     # -- after sending -------------------------------------------------------------------------
     def _apply(self, plan: Plan) -> None:
@@ -198,12 +218,6 @@ class BatchSender:
         for phone in plan.opt_outs:
             self._durably(lambda p=phone: self.store.opt_out(p))  # type: ignore[misc]
             log.info("recipient %s is on a LightSMS stop list: opted out locally", mask_phone(phone))
-
-    def _mark_inflight(self, claimed: list[Message]) -> None:
-        pipe = self.store.redis.pipeline(transaction=False)
-        for m in claimed:
-            pipe.hset(keys.message(m.id), "inflight", "1")
-        self._durably(pipe.execute)
 
     def _defer_waiting(self, batch: list[Message], *, until: float, reason: str) -> None:
         moves = [Move(m.id, (State.QUEUED,), State.DEFERRED, score=until, fields=(("reason", reason),))
@@ -219,7 +233,7 @@ class BatchSender:
         return recheck if until is None else min(until, recheck)
 
     def _durably(self, operation: Callable[[], T]) -> T:
-        """Redis writes after a send must not be lost to a Redis restart: retry them for a while."""
+        """Redis writes around a send must survive a Redis restart: retry them for a while."""
         for attempt in Retrying(
             retry=retry_if_exception_type(REDIS_ERRORS),
             stop=stop_after_delay(60),

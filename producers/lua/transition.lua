@@ -1,8 +1,9 @@
 -- Move one message from an allowed state to a new one, atomically, keeping the state indexes in step.
 --
 -- KEYS[1]  message hash (sms:msg:<id>)
--- KEYS[2]  queued index     KEYS[3] sending index   KEYS[4] due index
--- KEYS[5]  dead index       KEYS[6] unknown index
+-- KEYS[2]  queued index, high   KEYS[3] queued index, normal   KEYS[4] queued index, bulk
+-- KEYS[5]  sending index        KEYS[6] due index              KEYS[7] dead index
+-- KEYS[8]  unknown index
 -- ARGV[1]  message id
 -- ARGV[2]  allowed current states, comma-separated
 -- ARGV[3]  new state
@@ -10,7 +11,9 @@
 -- ARGV[5]  lease token the message must hold when it is SENDING ("" = no check)
 -- ARGV[6]  TTL in seconds for the hash (0 = keep it)
 -- ARGV[7]  now, unix seconds (updated_at)
--- ARGV[8..] field, value pairs to set with the move
+-- ARGV[8]  a field that must hold ARGV[9] for the move ("" = no condition; a missing field reads "0")
+-- ARGV[9]  its required value
+-- ARGV[10..] field, value pairs to set with the move
 -- Returns {1, previous state} when moved, {0, current state} when not ("" if there is no message).
 
 local current = redis.call('HGET', KEYS[1], 'state')
@@ -28,10 +31,14 @@ end
 if current == 'SENDING' and ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'lease') ~= ARGV[5] then
   return {0, current}
 end
+if ARGV[8] ~= '' and (redis.call('HGET', KEYS[1], ARGV[8]) or '0') ~= ARGV[9] then
+  return {0, current}
+end
 
-local index_of = {QUEUED = KEYS[2], SENDING = KEYS[3], SCHEDULED = KEYS[4], DEFERRED = KEYS[4],
-                  DEAD = KEYS[5], UNKNOWN = KEYS[6]}
-for i = 2, 6 do
+local queued = {high = KEYS[2], normal = KEYS[3], bulk = KEYS[4]}
+local index_of = {SENDING = KEYS[5], SCHEDULED = KEYS[6], DEFERRED = KEYS[6], DEAD = KEYS[7], UNKNOWN = KEYS[8],
+                  QUEUED = queued[redis.call('HGET', KEYS[1], 'priority') or 'normal'] or KEYS[3]}
+for i = 2, 8 do
   redis.call('ZREM', KEYS[i], ARGV[1])
 end
 local index = index_of[ARGV[3]]
@@ -40,7 +47,7 @@ if index then
 end
 
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[7])
-for i = 8, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 local ttl = tonumber(ARGV[6])

@@ -96,3 +96,18 @@ def test_valid_input_is_stored_and_enqueued(producer: Producer, redis_client):
     body = base64.b64decode(json.loads(task)["body"]).decode()
     assert json.loads(body)[0] == [{"v": 1, "ids": [message_id]}]
     assert GOOD not in task and GOOD not in body, "a phone number reached the broker"
+
+
+def test_a_broker_failure_after_storing_returns_the_id_instead_of_inviting_a_retry(redis_server, redis_client):
+    from celery import Celery
+
+    settings = Settings(redis_url=redis_server.url, lightsms_base_url="http://127.0.0.1:9/external/get/",
+                        lightsms_sender="LightSMS")  # fmt: skip
+    dead_broker = Celery(broker="redis://127.0.0.1:9/0", set_as_current=False)
+    dead_broker.conf.update(broker_connection_retry=False, broker_connection_max_retries=0,
+                            task_publish_retry=False, broker_connection_timeout=0.5)  # fmt: skip
+    producer = Producer(settings, redis_client=redis_server.client(), celery_app=dead_broker)
+    message_id = producer.send(GOOD, "hi")
+    stored = producer.get(message_id)
+    assert stored is not None and stored["state"] == "QUEUED"
+    assert redis_client.zscore(keys.queued_index("normal"), message_id) is not None  # the sweeper will find it

@@ -26,6 +26,9 @@ def test_production_needs_real_credentials(monkeypatch):
         ("LIGHTSMS_BATCH_SIZE", "500"),
         ("LIGHTSMS_TIMEZONE", "Mars/Olympus"),
         ("LIGHTSMS_BASE_URL", "ftp://example"),
+        ("LIGHTSMS_DEFAULT_REGION", "XX"),
+        ("LIGHTSMS_SENDER", "Bad!Sender"),
+        ("LIGHTSMS_RECORD_TTL_DAYS", "10"),
     ],
 )
 def test_a_bad_value_names_its_variable_in_one_line(monkeypatch, variable, value):

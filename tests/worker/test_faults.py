@@ -122,3 +122,14 @@ def test_cancelled_before_sending_is_never_sent(stack: Stack):
     sentinel = stack.producer.send(phones(1, start=9)[0], "after", send_at=time.time() + 2.5)
     stack.wait_settled([sentinel], timeout=20)
     assert phone not in stack.accepted_by_phone()
+
+
+def test_a_lower_batch_limit_at_lightsms_splits_the_batch_instead_of_failing_it(stack: Stack):
+    stack.admin.faults(batch_limit=2)  # "more than N numbers" (14) above two phones
+    numbers = phones(5)
+    ids = stack.producer.send_many(numbers, "split me")
+    messages = stack.wait_settled(ids, timeout=20)
+    assert {m.state for m in messages} == {State.SENT}
+    assert stack.accepted_by_phone() == dict.fromkeys(numbers, 1)
+    refused = [r for r in stack.admin.requests("send") if r["outcome"] == "error:14"]
+    assert refused, "the simulator never refused a batch: the split was not exercised"
