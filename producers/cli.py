@@ -3,7 +3,7 @@
     lightsms-queue stats
     lightsms-queue get ID
     lightsms-queue dead list | retry [ID ...] | purge [ID ...]
-    lightsms-queue unknown list
+    lightsms-queue unknown list | sent ID ... | failed ID ... | resend ID ...
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead", help="the dead-letter list")
     dead.add_argument("action", choices=["list", "retry", "purge"])
     dead.add_argument("ids", nargs="*", help="message ids (default: all)")
-    unknown = sub.add_parser("unknown", help="messages whose outcome is unknown")
-    unknown.add_argument("action", choices=["list"])
+    unknown = sub.add_parser("unknown", help="messages whose outcome is unknown: list, or settle after checking")
+    unknown.add_argument("action", choices=["list", "sent", "failed", "resend"])
+    unknown.add_argument("ids", nargs="*", help="message ids (required to settle: each is a decision)")
     return parser
 
 
@@ -59,9 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         found["phone"] = mask_phone(found["phone"])
         print(json.dumps(found, indent=2, default=str))
-    elif args.command == "unknown":
+    elif args.command == "unknown" and args.action == "list":
         for m in ops.unknown():
             print(_row(m))
+    elif args.command == "unknown":
+        if not args.ids:
+            print("name the message ids to settle", file=sys.stderr)
+            return 2
+        print(f"settled as {args.action}: {len(ops.settle_unknown(args.ids, outcome=args.action))}")
     elif args.action == "list":
         for m in ops.dead():
             print(_row(m))

@@ -41,6 +41,33 @@ class Operations:
             self.producer.enqueue_ids([m.id for m in queued if m.priority == priority], priority)
         return [m.id for m in queued]
 
+    def settle_unknown(self, message_ids: list[str], *, outcome: str) -> list[str]:
+        """An operator's verdict on UNKNOWN messages, after checking with LightSMS: "sent", "failed",
+        or "resend" (queue it again: the operator accepts that it may arrive twice). The ids moved."""
+        now = time.time()
+        ttl = self.producer.store.record_ttl
+        verdicts = {
+            "sent": (State.SENT, 0.0, ttl, (("error_meaning", "confirmed sent by an operator"),)),
+            "failed": (
+                State.FAILED,
+                0.0,
+                ttl,
+                (("error_code", "operator"), ("error_meaning", "marked failed by an operator")),
+            ),
+            "resend": (State.QUEUED, now, 0, (("queued_at", now),)),
+        }
+        if outcome not in verdicts:
+            raise ValueError(f"outcome must be one of {', '.join(verdicts)}")
+        state, score, ttl, fields = verdicts[outcome]
+        targets = self._existing(message_ids)
+        moves = [Move(m.id, (State.UNKNOWN,), state, score=score, ttl=ttl, fields=fields) for m in targets]
+        results = self.producer.store.apply(moves)
+        moved = [m for m, (ok, _) in zip(targets, results, strict=True) if ok]
+        if state is State.QUEUED:
+            for priority in {m.priority for m in moved}:
+                self.producer.enqueue_ids([m.id for m in moved if m.priority == priority], priority)
+        return [m.id for m in moved]
+
     def purge_dead(self, message_ids: list[str] | None = None) -> int:
         """Delete DEAD records for good; the number deleted."""
         targets = self.dead() if message_ids is None else self._existing(message_ids)

@@ -15,10 +15,24 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import redis
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
 from lightsms.codes import Outcome
-from lightsms.errors import AccountError, InvalidInput, LightSmsError, NotSentError, PermanentError
+from lightsms.errors import (
+    AccountError,
+    InvalidInput,
+    LightSmsError,
+    NotSentError,
+    PermanentError,
+    ThrottledError,
+)
 from lightsms.models import PhoneResult
 from lightsms.phones import mask_phone, normalize_phone
 from lightsms.validation import validate_sender, validate_text
@@ -170,7 +184,7 @@ class BatchSender:
         retrying = Retrying(
             retry=retry_if_exception_type(NotSentError),
             stop=stop_after_delay(self.settings.lightsms_retry_window),
-            wait=wait_exponential_jitter(initial=0.25, max=2.0, jitter=0.25),
+            wait=self._wait_between_attempts(),
             sleep=self.sleep,
             reraise=True,
         )
@@ -187,6 +201,18 @@ class BatchSender:
                     phones, first.text, sender=first.sender, sending_time=first.sending_time
                 )
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _wait_between_attempts(self) -> Callable[[RetryCallState], float]:
+        """Exponential backoff with jitter, or LightSMS's Retry-After when it asks for longer."""
+        backoff = wait_exponential(multiplier=0.25, max=2.0) + wait_random(0, 0.25)
+        window = self.settings.lightsms_retry_window
+
+        def wait(state: RetryCallState) -> float:
+            failure = state.outcome.exception() if state.outcome is not None else None
+            asked = failure.retry_after if isinstance(failure, ThrottledError) and failure.retry_after else 0.0
+            return max(backoff(state), min(asked, window))
+
+        return wait
 
     def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""
@@ -237,7 +263,7 @@ class BatchSender:
         for attempt in Retrying(
             retry=retry_if_exception_type(REDIS_ERRORS),
             stop=stop_after_delay(60),
-            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.2),
             sleep=self.sleep,
             reraise=True,
         ):

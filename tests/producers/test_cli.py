@@ -81,3 +81,18 @@ def test_bad_configuration_is_one_line_and_exit_2(monkeypatch, capsys):
     assert cli.main(["stats"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("configuration error: LIGHTSMS_MAX_RPS:") and "\n" not in err
+
+
+VERDICTS = [("sent", State.SENT), ("failed", State.FAILED), ("resend", State.QUEUED)]
+
+
+@pytest.mark.parametrize(("verdict", "state"), VERDICTS)
+def test_an_operator_settles_unknown_messages_one_by_one(producer, redis_client, capsys, verdict, state):
+    message_id = stored(producer, State.UNKNOWN)
+    assert cli.main(["unknown", verdict]) == 2  # never all at once: each is a decision
+    assert cli.main(["unknown", verdict, message_id]) == 0
+    assert f"settled as {verdict}: 1" in capsys.readouterr().out
+    message = producer.store.get(message_id)
+    assert message is not None and message.state is state
+    assert redis_client.zscore(keys.UNKNOWN_INDEX, message_id) is None
+    assert redis_client.llen("sms.normal") == (1 if verdict == "resend" else 0)
