@@ -53,13 +53,14 @@ class Producer:
         on_unknown: str = "hold",
         priority: str = "normal",
         metadata: Mapping[str, Any] | None = None,
+        provider_schedule: bool = False,
     ) -> str:
         """Enqueue one SMS; returns its message id (the same id again for a repeated idempotency key)."""
         now = time.time()
         options = check_options(
             self.settings, now=now, text=text, sender=sender, send_at=send_at,
             idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
-            priority=priority, metadata=metadata,
+            priority=priority, metadata=metadata, provider_schedule=provider_schedule,
         )  # fmt: skip
         normalized = check_phone(phone, default_region=self.settings.lightsms_default_region)
         self._refuse_opted_out([normalized], fields=["phone"])
@@ -77,6 +78,7 @@ class Producer:
         on_unknown: str = "hold",
         priority: str = "normal",
         metadata: Mapping[str, Any] | None = None,
+        provider_schedule: bool = False,
     ) -> list[str]:
         """Enqueue one text to many recipients, all or nothing; ids in the order of `phones`.
 
@@ -86,7 +88,7 @@ class Producer:
         options = check_options(
             self.settings, now=now, text=text, sender=sender, send_at=send_at,
             idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
-            priority=priority, metadata=metadata,
+            priority=priority, metadata=metadata, provider_schedule=provider_schedule,
         )  # fmt: skip
         normalized = check_phones(phones, default_region=self.settings.lightsms_default_region)
         self._refuse_opted_out(normalized, fields=[f"phones[{i}]" for i in range(len(normalized))])
@@ -131,6 +133,7 @@ class Producer:
                 created_at=now,
                 updated_at=now,
                 send_at=options.send_at,
+                sending_time=options.sending_time,
                 valid_until=options.valid_until,
                 idempotency_key=_key_for(options.idempotency_key, phone, key_per_phone),
                 metadata=options.metadata,

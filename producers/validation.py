@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lightsms.errors import InvalidInput
 from lightsms.phones import normalize_phone
@@ -31,7 +32,8 @@ class Options:
 
     text: str
     sender: str
-    send_at: float | None  # None: now
+    send_at: float | None  # None: now (or LightSMS schedules it: see sending_time)
+    sending_time: str | None  # "YYYY-MM-DD HH:MM" in the account's timezone, when LightSMS schedules it
     valid_until: float | None
     idempotency_key: str | None
     on_unknown: str
@@ -51,6 +53,7 @@ def check_options(
     on_unknown: str,
     priority: str,
     metadata: Mapping[str, Any] | None,
+    provider_schedule: bool = False,
 ) -> Options:
     if not isinstance(text, str):
         raise InvalidInput("text", f"must be a string, not {type(text).__name__}")
@@ -60,10 +63,16 @@ def check_options(
         raise InvalidInput("sender", "no sender given and LIGHTSMS_SENDER is not set")
     validate_sender(chosen_sender)
     when = _send_at(send_at, now=now, max_days=settings.lightsms_max_schedule_days)
+    sending_time = None
+    if provider_schedule:
+        if when is None:
+            raise InvalidInput("provider_schedule", "needs a send_at in the future")
+        sending_time = _account_minute(when, settings.lightsms_timezone)
     return Options(
         text=text,
         sender=chosen_sender,
-        send_at=when,
+        send_at=None if provider_schedule else when,
+        sending_time=sending_time,
         valid_until=_valid_until(valid_for, start=when or now),
         idempotency_key=_idempotency_key(idempotency_key),
         on_unknown=_choice("on_unknown", on_unknown, OnUnknown),
@@ -113,6 +122,12 @@ def _send_at(value: datetime | float | None, *, now: float, max_days: float) -> 
     if when > now + max_days * 86400:
         raise InvalidInput("send_at", f"is more than {max_days:g} days ahead")
     return when if when > now else None
+
+
+def _account_minute(when: float, timezone: str) -> str:
+    """LightSMS's sendingTime: minutes in the account's timezone, rounded up so it is never early."""
+    local = datetime.fromtimestamp(math.ceil(when / 60) * 60, tz=ZoneInfo(timezone))
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 def _valid_until(value: timedelta | float | None, *, start: float) -> float | None:

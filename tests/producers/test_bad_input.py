@@ -111,3 +111,10 @@ def test_a_broker_failure_after_storing_returns_the_id_instead_of_inviting_a_ret
     stored = producer.get(message_id)
     assert stored is not None and stored["state"] == "QUEUED"
     assert redis_client.zscore(keys.queued_index("normal"), message_id) is not None  # the sweeper will find it
+
+
+def test_provider_schedule_needs_a_future_send_at(producer: Producer, redis_client):
+    with pytest.raises(InvalidInput) as info:
+        producer.send(GOOD, "hi", provider_schedule=True)
+    assert info.value.field == "provider_schedule"
+    assert redis_client.dbsize() == 0

@@ -32,3 +32,16 @@ def test_scheduled_messages_go_out_on_time_and_cancelled_ones_never(stack: Stack
     assert max(lateness) <= 2.0, f"sent too late: {max(lateness):.2f}s after send_at"
     assert stack.producer.get(cancelled)["state"] == "CANCELLED"  # type: ignore[index]
     print(f"\nscheduled lateness: max {max(lateness):.2f}s, mean {sum(lateness) / len(lateness):.2f}s")
+
+
+def test_provider_side_schedule_hands_the_time_to_lightsms_in_the_account_timezone(stack: Stack):
+    from zoneinfo import ZoneInfo
+
+    send_at = time.time() + 3600
+    message_id = stack.producer.send(phones(1)[0], "LightSMS keeps this one", send_at=send_at, provider_schedule=True)
+    [message] = stack.wait_settled([message_id], timeout=20)
+    assert message.state is State.SENT  # handed over now ...
+    [accepted] = stack.admin.messages()
+    expected = datetime.fromtimestamp(send_at + 60, tz=ZoneInfo("Europe/Vilnius")).strftime("%Y-%m-%d %H:%M")
+    assert accepted["sendingTime"] == expected  # ... for LightSMS to send then (rounded up to the minute)
+    assert accepted["status"] == "pending"
