@@ -1,0 +1,1 @@
+"""Development tooling: `make run` and the redis-server finder the tests share."""
