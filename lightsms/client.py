@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from .clock import ServerClock
-from .errors import ClockRejectedError, InvalidInput, InvalidLoginError, LightSmsError
+from .errors import ClockRejectedError, InvalidInput, InvalidLoginError, LightSmsError, NotSentError
 from .models import Balance, BlacklistEntry, DeliveryStatus, IncomingSms, PhoneResult
 from .parsing import (
     parse_balance,
@@ -175,9 +175,19 @@ class LightSmsClient:
 
     # --- plumbing ---------------------------------------------------------------------------
 
+    def _stamp(self, endpoint: str) -> tuple[int, int]:
+        """The timestamp to sign with. A failure to read LightSMS's clock happens before the request
+        itself, so whatever it was, the request was not sent."""
+        try:
+            return self.clock.stamp()
+        except NotSentError:
+            raise
+        except LightSmsError as error:
+            raise NotSentError(f"{endpoint}.php not sent: could not read LightSMS's clock ({error})") from None
+
     def _signed(self, endpoint: str, params: dict[str, str], parse: Callable[[str], T]) -> T:
         for attempt in (1, 2):
-            timestamp, generation = self.clock.stamp()
+            timestamp, generation = self._stamp(endpoint)
             try:
                 return self._request(endpoint, params, timestamp, parse)
             except ClockRejectedError as error:

@@ -1,19 +1,19 @@
 """The exception tree of the LightSMS client. Every error it raises is a LightSmsError.
 
     LightSmsError
-    ├── InvalidInput            bad input, refused before any HTTP request (also a ValueError)
     ├── NotSentError            provably never reached LightSMS: safe to retry
     │   ├── ConnectError          DNS failure, connection refused, connect timeout
     │   ├── ThrottledError        HTTP 429, or 503
     │   └── ClockRejectedError    signature or timestamp refused (6, 24): resync and re-sign
     ├── PermanentError          refused for good (3/4/5, 8-11, 14, 16, 31 ...): never retry
+    │   └── InvalidInput          bad input, refused before any HTTP request (also a ValueError)
     ├── SuppressionError        the number is on a stop list (13, 34)
     ├── AccountError            the account cannot send: pause all sending
     │   ├── InvalidLoginError     7, or 6 that persists after a clock resync
     │   └── InsufficientFundsError  32, 35
-    ├── AmbiguousError          may have been sent: read timeout, reset after the request was
-    │                           written, other 5xx, an unparseable send.php body, error 12
-    └── MalformedResponseError  a lookup's reply (status, balance ...) could not be read
+    └── AmbiguousError          may have been sent: read timeout, reset after the request was
+        │                       written, other 5xx, an unparseable send.php body, error 12
+        └── MalformedResponseError  a lookup's reply (status, balance ...) could not be read
 
 Retry filters read the class, never the message. Each carries the LightSMS code (None for
 transport failures) and never the API key or the request's signature.
@@ -34,17 +34,6 @@ class LightSmsError(Exception):
 
     def __str__(self) -> str:
         return self.message if self.code is None else f"[{self.code}] {self.message}"
-
-
-class InvalidInput(LightSmsError, ValueError):
-    """Refused before any request: names the offending field."""
-
-    outcome = Outcome.PERMANENT
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.reason = message
 
 
 class NotSentError(LightSmsError):
@@ -69,6 +58,17 @@ class PermanentError(LightSmsError):
     outcome = Outcome.PERMANENT
 
 
+class InvalidInput(PermanentError, ValueError):
+    """Refused before any request: names the offending field."""
+
+    outcome = Outcome.PERMANENT
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
 class SuppressionError(LightSmsError):
     outcome = Outcome.SUPPRESSION
 
@@ -89,7 +89,7 @@ class AmbiguousError(LightSmsError):
     outcome = Outcome.AMBIGUOUS
 
 
-class MalformedResponseError(LightSmsError):
+class MalformedResponseError(AmbiguousError):
     """A lookup's reply could not be read. (An unreadable send.php reply is an AmbiguousError.)"""
 
 

@@ -28,11 +28,13 @@ def mask_phone(phone: object) -> str:
 
 
 def normalize_phone(raw: object, *, default_region: str | None = None) -> str:
-    """'+370 612 34567', '0037061234567', '37061234567' (or '861234567' with region 'LT') -> '37061234567'.
+    """'+370 612 34567', '0037061234567', '37061234567' (or '861234567' with region LT) -> '37061234567'.
 
-    Bare digits are read as a national number of `default_region` first (when one is given) and
-    otherwise as an international number without its '+'. Raises InvalidInput("phone", ...) for
-    anything that is not a valid number; the message masks the value.
+    Bare digits are read as a national number of `default_region` first (when one is given, unless
+    they begin with that region's country code) and otherwise as an international number without
+    its '+'. With a default region, write other countries' numbers with '+' or '00'.
+    Raises InvalidInput("phone", ...) for anything that is not a valid number; the message masks
+    the value.
     """
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidInput("phone", f"expected a string, got {type(raw).__name__}")
@@ -69,7 +71,11 @@ def _candidates(cleaned: str, region: str | None) -> Iterator[tuple[str, str | N
         yield cleaned, None
         return
     if region:
-        # The region's own dialling rules first: its trunk prefix, or its international prefix.
+        # Digits that begin with the region's own country code are that region's number written
+        # internationally: read as national, '4915112345678' with DE would become +49 4915112345678.
+        if cleaned.startswith(str(phonenumbers.country_code_for_region(region))):
+            yield "+" + cleaned, None
+        # Otherwise the region's own dialling rules first: its trunk prefix, or its international prefix.
         yield cleaned, region
     if cleaned.startswith("00"):
         yield "+" + cleaned[2:], None

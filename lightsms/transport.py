@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC
@@ -89,11 +90,16 @@ class Transport:
     def get(self, url: str, params: Mapping[str, str], *, endpoint: str = "") -> tuple[int, str]:
         """(status, body) of a 200 reply; any other outcome raises a classified LightSmsError."""
         where = endpoint or _path_of(url)
+        failure: LightSmsError | None = None
         try:
             response = self.session.get(url, params=dict(params), timeout=self.timeout, allow_redirects=False)
         except (requests.RequestException, HTTPError, OSError) as error:
             # urllib3's own HTTPError can escape requests' wrapping on some paths.
-            raise classify_exception(error, where=where, url=url) from None
+            failure = classify_exception(error, where=where, url=url)
+        if failure is not None:
+            # Raised outside the except block: the original error's message holds the signed URL,
+            # and it must not ride along as __context__.
+            raise failure
         with response:
             if response.status_code == 200:
                 return response.status_code, _body_text(response)
@@ -131,6 +137,9 @@ def classify_exception(error: BaseException, *, where: str, url: str) -> LightSm
         return ConnectError(f"{where}: cannot connect to {target} ({_root_name(chain)})")
     if any(isinstance(e, ConnectTimeoutError | requests.ConnectTimeout) for e in chain):
         return ConnectError(f"{where}: connect timeout to {target}")
+    if any(isinstance(e, requests.exceptions.SSLError | ssl.SSLError) for e in chain):
+        # The TLS handshake comes before the request: a certificate or protocol failure sent nothing.
+        return ConnectError(f"{where}: TLS handshake with {target} failed ({_root_name(chain)})")
     if any(isinstance(e, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema) for e in chain):
         return PermanentError(f"{where}: invalid base URL")
     if any(isinstance(e, ProtocolError | ConnectionError) for e in chain):

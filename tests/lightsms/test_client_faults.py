@@ -91,6 +91,16 @@ def test_closed_port_is_connect_error(make_client: ClientFactory) -> None:
     assert isinstance(caught.value, errors.NotSentError)
 
 
+@pytest.mark.parametrize("fault", [{"http_500_rate": 1.0}, {"stall_rate": 1.0, "stall_seconds": 1.0}])
+def test_a_failed_first_clock_sync_means_the_send_was_not_sent(make_client: ClientFactory, sim: Sim, fault) -> None:
+    sim.admin.faults(endpoints=["timestamp"], count=1, **fault)
+    client = make_client(timeout=(1.0, 0.5))
+    with pytest.raises(errors.NotSentError, match="could not read LightSMS's clock"):
+        client.send([PHONE_A], "Hi", sender=SENDER)
+    assert sim.endpoints() == ["timestamp"]  # send.php never reached
+    assert client.send([PHONE_A], "Hi", sender=SENDER)[0].accepted  # the next attempt syncs and sends
+
+
 def test_clock_skew_is_resynced_once_and_the_send_succeeds(client: LightSmsClient, sim: Sim) -> None:
     client.balance()  # clock synced without skew
     sim.admin.faults(clock_skew=120)

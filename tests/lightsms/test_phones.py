@@ -57,3 +57,16 @@ def test_unknown_region_is_refused() -> None:
 )
 def test_mask_phone(phone: str, masked: str) -> None:
     assert mask_phone(phone) == masked
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("4915112345678", "DE", "4915112345678"),  # already international for the region itself
+        ("491711234567", "DE", "491711234567"),
+        ("01511 2345678", "DE", "4915112345678"),  # national, with the trunk prefix
+        ("+37061234567", "DE", "37061234567"),
+    ],
+)
+def test_a_default_region_never_prefixes_its_own_country_code_twice(raw, region, expected):
+    assert normalize_phone(raw, default_region=region) == expected

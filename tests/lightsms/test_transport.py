@@ -145,7 +145,16 @@ def test_failures_on_real_sockets(
     assert str(caught.value).startswith("send.php: ")
     for secret in SECRET_QUERY.values():
         assert secret not in str(caught.value)
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    # nothing rides along: the original error's message holds the signed URL
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    transport.close()
+
+
+def test_a_failed_tls_handshake_sent_nothing() -> None:
+    transport = Transport(timeout=(1.0, 2.0))
+    plain_http = _reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    with one_shot_server(plain_http) as url, pytest.raises(errors.ConnectError, match="TLS handshake"):
+        transport.get(url.replace("http://", "https://"), SECRET_QUERY, endpoint="send.php")
     transport.close()
 
 
