@@ -125,9 +125,10 @@ class SimHandler(BaseHTTPRequestHandler):
 
     def _route(self, method: str) -> None:
         path, _, query = self.path.partition("?")
+        # Read any body whatever the route: left in the stream, it would be read as the next request.
+        length = int(self.fields.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
         if path.startswith(ADMIN_PREFIX):
-            length = int(self.fields.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
             status, payload = handle_admin(method, path[len(ADMIN_PREFIX) :], body, self.server.state)
             self._reply(status, json.dumps(payload).encode(), JSON_TYPE)
             return

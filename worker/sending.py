@@ -151,7 +151,11 @@ class BatchSender:
             for m in batch
         ]  # fmt: skip
         results = self._durably(lambda: self.store.apply(moves))
-        return [m for m, (ok, _) in zip(batch, results, strict=True) if ok]
+        ids = [m.id for m, (ok, _) in zip(batch, results, strict=True) if ok]
+        # Read again now that they are ours: a duplicate task may have read them before another
+        # attempt changed them (attempts, above all).
+        fresh = self._durably(lambda: self.store.get_many(ids))
+        return [m for m in fresh if m is not None and m.state is State.SENDING and m.lease == lease]
 
     def _send_into(self, planner: OutcomePlanner, claimed: list[Message], lease: str) -> None:
         try:

@@ -141,3 +141,11 @@ def test_plus_and_percent_encoding_decode_alike(api: HandClient, sim: Simulator)
     percent = plus.replace("two+words", "two%20words")
     assert api.raw("send", plus).json()[PHONE]["error"] == "0"
     assert api.raw("send", percent).json()[PHONE]["error"] == "0"
+
+
+def test_a_refused_post_body_is_not_read_as_the_next_request(sim: Simulator) -> None:
+    with requests.Session() as session:
+        refused = session.post(f"{sim.base_url}send.php", data=b"x" * 64)
+        assert refused.status_code == 405
+        again = session.get(f"{sim.base_url}timestamp.php")  # the same keep-alive connection
+        assert again.status_code == 200 and again.text.strip().isdigit()
