@@ -37,8 +37,7 @@ class Operations:
         ]  # fmt: skip
         results = self.producer.store.apply(moves)
         queued = [m for m, (ok, _) in zip(targets, results, strict=True) if ok]
-        for priority in {m.priority for m in queued}:
-            self.producer.enqueue_ids([m.id for m in queued if m.priority == priority], priority)
+        self.producer.requeue((m.id, m.priority) for m in queued)
         return [m.id for m in queued]
 
     def settle_unknown(self, message_ids: list[str], *, outcome: str) -> list[str]:
@@ -64,8 +63,7 @@ class Operations:
         results = self.producer.store.apply(moves)
         moved = [m for m, (ok, _) in zip(targets, results, strict=True) if ok]
         if state is State.QUEUED:
-            for priority in {m.priority for m in moved}:
-                self.producer.enqueue_ids([m.id for m in moved if m.priority == priority], priority)
+            self.producer.requeue((m.id, m.priority) for m in moved)
         return [m.id for m in moved]
 
     def purge_dead(self, message_ids: list[str] | None = None) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,14 @@ class Producer:
         """Publish send tasks for messages already stored as QUEUED."""
         self.dispatcher.enqueue(message_ids, priority)
         self.store.touch_queued(message_ids, priority, now=time.time())
+
+    def requeue(self, items: Iterable[tuple[str, str]]) -> None:
+        """Publish send tasks for stored QUEUED messages given as (id, priority), queue by queue."""
+        by_priority: dict[str, list[str]] = defaultdict(list)
+        for message_id, priority in items:
+            by_priority[priority].append(message_id)
+        for priority, ids in by_priority.items():
+            self.enqueue_ids(ids, priority)
 
     def _refuse_opted_out(self, phones: list[str], *, fields: list[str]) -> None:
         opted = self.store.opted_out(phones)

@@ -129,10 +129,6 @@ class Settings(BaseSettings):
     def broker_url(self) -> str:
         return self.celery_broker_url or self.redis_url
 
-    @property
-    def limiter_interval(self) -> float:
-        return 1.0 / self.lightsms_max_rps
-
 
 def load_settings(**overrides: object) -> Settings:
     """Read the environment; a bad value raises ConfigError naming the variable, and nothing else."""

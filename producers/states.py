@@ -21,8 +21,7 @@ class State(enum.StrEnum):
     DEAD = "DEAD"  # retry budget spent
 
 
-WAITING = frozenset({State.QUEUED, State.SCHEDULED, State.DEFERRED})
-CANCELLABLE = WAITING
+CANCELLABLE = frozenset({State.QUEUED, State.SCHEDULED, State.DEFERRED})
 # States no automatic process moves a message out of (SENT still moves on delivery reports).
 FINAL = frozenset(
     {

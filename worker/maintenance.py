@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,7 +41,7 @@ class Maintenance:
         total = 0
         while True:
             moved = self.store.pop_due(now=now or time.time(), limit=DUE_CHUNK)
-            self._enqueue(moved)
+            self.producer.requeue(moved)
             total += len(moved)
             if len(moved) < DUE_CHUNK:
                 return total
@@ -65,7 +64,7 @@ class Maintenance:
         lost = self._still_in(
             self.store.ids_in(keys.queued_index(priority), upto=cutoff, limit=SWEEP_CHUNK), State.QUEUED
         )
-        self._enqueue([(m.id, priority) for m in lost])
+        self.producer.requeue([(m.id, priority) for m in lost])
         return len(lost)
 
     def _settle_expired_leases(self, now: float) -> dict[str, int]:
@@ -88,7 +87,7 @@ class Maintenance:
         results = self.store.apply(moves)
         requeued = [(mv.message_id, m.priority) for mv, m, (ok, _) in zip(moves, expired, results, strict=True)
                     if ok and mv.to is State.QUEUED]  # fmt: skip
-        self._enqueue(requeued)
+        self.producer.requeue(requeued)
         unknown = sum(1 for mv, (ok, _) in zip(moves, results, strict=True) if ok and mv.to is State.UNKNOWN)
         if unknown:
             Stats(self.store.redis).record({"unknown": unknown})
@@ -113,10 +112,3 @@ class Maintenance:
 
     def _move(self, m: Message, to: State, *, when: tuple[str, str], score: float, **fields: object) -> Move:
         return Move(m.id, (m.state,), to, score=score, lease=m.lease or "", fields=tuple(fields.items()), when=when)
-
-    def _enqueue(self, items: list[tuple[str, str]]) -> None:
-        by_priority: dict[str, list[str]] = defaultdict(list)
-        for message_id, priority in items:
-            by_priority[priority].append(message_id)
-        for priority, ids in by_priority.items():
-            self.producer.enqueue_ids(ids, priority)
