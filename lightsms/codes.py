@@ -87,12 +87,19 @@ def lookup(code: int) -> Code:
     return Code(code, f"unknown LightSMS error code {code}", Outcome.AMBIGUOUS)
 
 
+MAX_CODE_DIGITS = 6
+
+
 def parse_code(raw: object) -> int | None:
-    """LightSMS sends codes as strings or ints ("0", 0, "000"); None when it is not a number."""
+    """LightSMS sends codes as strings or ints ("0", 0, "000"). None when it is not a code: anything
+    but an int or a string of at most MAX_CODE_DIGITS ASCII digits (surrounding whitespace allowed).
+    str.isdigit() alone would let "²" or "١٦" through to int(), which refuses the first."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip())
+        return raw if 0 <= raw < 10**MAX_CODE_DIGITS else None
+    if isinstance(raw, str):
+        text = raw.strip()
+        if 0 < len(text) <= MAX_CODE_DIGITS and text.isascii() and text.isdigit():
+            return int(text)
     return None

@@ -19,6 +19,9 @@ class PhoneResult:
     id_sms: str | None = None  # 22 digits: larger than int64, kept as a string
     cost: Decimal | None = None
     parts: int | None = None
+    # Fields of an accepted phone's record that were present but could not be read ("id_sms",
+    # "cost", "count_sms"); each is left None. They never undo the acceptance.
+    unreadable: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:

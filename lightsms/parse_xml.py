@@ -3,7 +3,11 @@
 The XML shapes are only partly documented (lightsms-api.md): values may come as attributes or as
 child elements, lists may or may not have a wrapper element, and errors may be an <error> child,
 an `error` attribute, or the root element itself. Each function accepts all of those.
-The XML comes from LightSMS only, so xml.etree is used without defusedxml.
+The XML comes from LightSMS only, so xml.etree is used without defusedxml; expat (2.4.1 and later)
+refuses entity amplification, and external entities are never fetched.
+
+A phone or an id that appears twice with different values becomes a Conflict (as a repeated key in
+a JSON object does): a reply that contradicts itself about one phone says nothing readable about it.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 __all__ = [
+    "Conflict",
     "XmlError",
     "add2stop_reply",
     "balance_reply",
+    "combine",
     "find_on_stop_reply",
     "incoming_reply",
     "load_xml",
@@ -25,6 +31,27 @@ __all__ = [
 
 XmlError = ET.ParseError
 Reply = dict[str, object]
+
+
+class Conflict(list[object]):
+    """Different values found under one key. A list, so a reader that wants a code, a scalar or a
+    record finds none of them here."""
+
+
+def combine(previous: object, value: object) -> object:
+    """The value of a key seen twice: the value when both agree, else a Conflict holding both."""
+    try:
+        if previous == value:
+            return value
+    except RecursionError:  # two deeply nested values: too deep to compare is not "the same"
+        pass
+    if isinstance(previous, Conflict):
+        return Conflict([*previous, value])
+    return Conflict([previous, value])
+
+
+def _put(reply: Reply, key: str, value: object) -> None:
+    reply[key] = combine(reply[key], value) if key in reply else value
 
 
 def load_xml(body: str) -> ET.Element:
@@ -76,7 +103,7 @@ def send_reply(root: ET.Element) -> Reply:
         key = record.pop("phone", None)
         if key is None:
             key = (element.text or "").strip()
-        reply[key] = record
+        _put(reply, key, record)
     return _with_top_error(root, reply)
 
 
@@ -93,7 +120,7 @@ def status_reply(root: ET.Element) -> Reply:
         word = element.get("status")
         if word is None:
             word = fields(element).get("status", (element.text or "").strip())
-        reply[sms_id] = word
+        _put(reply, sms_id, word)
     if reply:
         return _with_top_error(root, reply)
     return _reply(fields(root)) if root.tag != "error" else {"error": top_error(root)}
@@ -135,7 +162,7 @@ def incoming_reply(root: ET.Element) -> Reply:
             continue
         record = fields(element)
         sms_id = record.pop("id_sms", None) or record.pop("id", None) or f"#{index}"
-        reply[sms_id] = record
+        _put(reply, sms_id, record)
     return _with_top_error(root, reply)
 
 

@@ -7,12 +7,21 @@ rules live here once:
 - {} , [] , {"error": 19} and an empty body mean "no data" for lookups;
 - SMS ids stay strings (22 digits: more than int64).
 An unreadable send.php reply raises AmbiguousError (the SMS may have gone out); an unreadable
-lookup raises MalformedResponseError.
+lookup raises MalformedResponseError. No other exception leaves a parse_* function, whatever the
+body: hostile replies are tested in tests/lightsms/test_parsing_hostile.py.
+
+In a send.php reply each phone stands alone: a phone whose code cannot be read is AMBIGUOUS, and
+one with error 0 is accepted even when its id_sms, cost or count_sms cannot be read (those are
+left None and named in PhoneResult.unreadable). A phone the reply contradicts itself about (two
+different records) is AMBIGUOUS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TypeVar
 
 from . import parse_xml
 from .codes import REQUEST_CODES, Outcome, lookup, parse_code
@@ -27,8 +36,9 @@ from .parse_json import (
     digits_of,
     is_truthy,
     lookup_reply,
-    request_error,
+    request_code,
 )
+from .parse_xml import Conflict, combine
 
 __all__ = [
     "delivery_state",
@@ -41,6 +51,8 @@ __all__ = [
     "parse_status",
     "parse_timestamp",
 ]
+
+T = TypeVar("T")
 
 _STATES = {
     "delivered": DeliveryState.DELIVERED,
@@ -75,9 +87,15 @@ def parse_send(body: str, response_format: str, phones: Sequence[str]) -> list[P
         reply = {}
     if not isinstance(reply, dict):
         raise AmbiguousError(f"{where}: unexpected reply ({type(reply).__name__}); it may have been sent")
-    code = request_error(reply, where, AmbiguousError)
     # Keys are phones; compare them digits-only (a '+' or a stray space must not lose a result).
-    records = {digits: value for key, value in reply.items() if (digits := digits_of(key))}
+    records: dict[str, object] = {}
+    for key, value in reply.items():
+        if digits := digits_of(key):
+            records[digits] = combine(records[digits], value) if digits in records else value
+    present, code = request_code(reply)
+    if present and code is None and not records:
+        raise AmbiguousError(f"{where}: an error that is not a LightSMS code; it may have been sent")
+    # (An unreadable top-level error beside per-phone results is left to the phones.)
     if code is not None and (code != 0 or not records):
         raise error_for_code(code, context=where)
     shared = {_record_code(value) for value in records.values()}
@@ -92,28 +110,69 @@ def _record_code(record: object) -> int | None:
     if isinstance(record, dict):
         if "error" in record:
             return parse_code(record["error"])
-        return 0 if record.get("id_sms") not in (None, "") else None
+        # No code, but an id: LightSMS accepted it.
+        return 0 if _id_sms(record.get("id_sms")) else None
     return parse_code(record)
 
 
 def _phone_result(phone: str, record: object) -> PhoneResult:
     if record is None:
         return PhoneResult(phone, None, "no result for this phone in the reply", Outcome.AMBIGUOUS)
+    if isinstance(record, Conflict):
+        return PhoneResult(phone, None, "conflicting results for this phone", Outcome.AMBIGUOUS)
     code = _record_code(record)
     if code is None:
         return PhoneResult(phone, None, "unreadable result for this phone", Outcome.AMBIGUOUS)
     entry = lookup(code)
     if code != 0 or not isinstance(record, dict):
         return PhoneResult(phone, code, entry.meaning, entry.outcome)
+    # Accepted: what follows describes the sent SMS, and cannot undo its acceptance.
+    unreadable: list[str] = []
     return PhoneResult(
         phone,
         code,
         entry.meaning,
         entry.outcome,
-        id_sms=as_text(record.get("id_sms")),
-        cost=as_decimal(record.get("cost")),
-        parts=as_int(record.get("count_sms")),
+        id_sms=_field(record, "id_sms", _id_sms, unreadable),
+        cost=_field(record, "cost", _cost, unreadable),
+        parts=_field(record, "count_sms", _parts, unreadable),
+        unreadable=tuple(unreadable),
     )
+
+
+MAX_COST = Decimal(1_000_000)  # a price above this is not a price
+MAX_PARTS = 255  # LightSMS's longest message
+# LightSMS's ids are 22 digits; letters, '-' and '_' are tolerated. Anything else (a ',' would
+# split a status.php query, a float's '.' or '+' lost digits) is not an id.
+_ID_SMS = re.compile(r"[0-9A-Za-z_-]{1,64}", re.ASCII)
+
+
+def _field(record: dict[str, object], name: str, read: Callable[[object], T | None], unreadable: list[str]) -> T | None:
+    """record[name] read; a value present (not null, not blank) that cannot be read is named in `unreadable`."""
+    raw = record.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    value = read(raw)
+    if value is None:
+        unreadable.append(name)
+    return value
+
+
+def _id_sms(raw: object) -> str | None:
+    text = as_text(raw)
+    return text if text and _ID_SMS.fullmatch(text) else None
+
+
+def _cost(raw: object) -> Decimal | None:
+    cost = as_decimal(raw)
+    if cost is None or cost.is_signed() or cost >= MAX_COST:  # is_signed: negative, and "-0"
+        return None
+    return cost
+
+
+def _parts(raw: object) -> int | None:
+    parts = as_int(raw)
+    return parts if parts is not None and 1 <= parts <= MAX_PARTS else None
 
 
 # --- lookups ----------------------------------------------------------------------------------
@@ -187,6 +246,8 @@ def parse_incoming(body: str, response_format: str) -> list[IncomingSms]:
         items = [("", item) for item in reply]
     else:
         return []
+    # One id with two different messages (a repeated key): keep both, the poller dedupes by id.
+    items = [(key, each) for key, record in items for each in (record if isinstance(record, Conflict) else [record])]
     messages: list[IncomingSms] = []
     for key, record in items:
         if not isinstance(record, dict):
@@ -236,9 +297,13 @@ def parse_blacklist_add(body: str, response_format: str) -> str:
     return entry_id
 
 
+_UNIX_TIME = re.compile(r"([0-9]{1,12})(?:\.[0-9]{0,9})?", re.ASCII)
+
+
 def parse_timestamp(body: str) -> int:
-    text = body.strip().lstrip("\ufeff").strip()
-    try:
-        return int(text) if text.isdigit() else int(float(text))
-    except (ValueError, OverflowError):
-        raise MalformedResponseError(f"timestamp.php: not a Unix time ({len(body)} chars)") from None
+    """Unix seconds from timestamp.php's bare number: ASCII digits, an optional fraction, nothing else."""
+    text = body.strip().lstrip("\ufeff").strip() if isinstance(body, str) else ""
+    found = _UNIX_TIME.fullmatch(text)
+    if found is None:
+        raise MalformedResponseError(f"timestamp.php: not a Unix time ({len(text)} chars)")
+    return int(found.group(1))
