@@ -51,14 +51,19 @@ class Store:
 
     # -- creating ------------------------------------------------------------------------------
     def create(self, messages: Sequence[Message]) -> list[tuple[str, bool]]:
-        """Store messages all or nothing (MULTI/EXEC); (id, created) each, the existing id on a repeat."""
+        """Store messages all or nothing (MULTI/EXEC); (id, created) each, the existing id on a repeat.
+
+        A repeat is an idempotency key that names a message still stored; a key whose message is
+        gone (purged, expired) is taken by the new message."""
         pipe = self.redis.pipeline(transaction=True)
         for message in messages:
             scheduled = message.state is State.SCHEDULED
             index = keys.DUE_INDEX if scheduled else keys.queued_index(message.priority)
             score = (message.send_at if scheduled else None) or message.created_at
             idem_key = keys.idempotency(message.idempotency_key or message.id)
-            flat: list[str | int | float] = [message.id, self.record_ttl if message.idempotency_key else 0, score]
+            flat: list[str | int | float] = [
+                message.id, self.record_ttl if message.idempotency_key else 0, score, keys.MESSAGE_PREFIX
+            ]  # fmt: skip
             for name, value in message.to_fields().items():
                 flat += [name, value]
             if message.state is State.QUEUED:

@@ -1,0 +1,135 @@
+"""Idempotency keys against a real Redis: a key answers only while its message exists, and racing
+creates make one message."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from producers import keys
+from producers.message import Message
+from producers.operations import Operations
+from producers.producer import Producer
+from producers.settings import Settings
+from producers.states import State
+from producers.store import Move, Store
+
+PHONE = "37061234567"
+PHONES = ["37061234567", "37062345678", "37063456789"]
+
+
+@pytest.fixture
+def producer(redis_server, redis_client, monkeypatch) -> Producer:
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", "http://127.0.0.1:9/external/get/")
+    return Producer(Settings(), redis_client=redis_server.client())
+
+
+def task_ids(redis_client, queue: str = "sms.normal") -> list[str]:
+    """The message ids of every send task waiting in a queue (the broker is the same Redis)."""
+    found: list[str] = []
+    for raw in redis_client.lrange(queue, 0, -1):
+        args, _, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        found += args[0]["ids"]
+    return found
+
+
+def kill(producer: Producer, message_id: str) -> None:
+    """QUEUED -> DEAD, as the retry policy does when the budget is spent."""
+    moved, _ = producer.store.move(Move(message_id, (State.QUEUED,), State.DEAD, score=time.time()))
+    assert moved
+
+
+def records(redis_client) -> list[str]:
+    return sorted(redis_client.scan_iter(match=keys.MESSAGE_PREFIX + "*"))
+
+
+# --- a key answers only while the message it names exists ----------------------------------------
+
+
+def test_purged_then_resent_with_the_same_key_is_stored_and_queued(producer, redis_client):
+    first = producer.send(PHONE, "receipt #1", sender="LightSMS", idempotency_key="order-1")
+    kill(producer, first)
+    Operations(producer).purge_dead([first])
+    assert producer.get(first) is None
+    again = producer.send(PHONE, "receipt #1", sender="LightSMS", idempotency_key="order-1")
+    assert again != first
+    message = producer.store.get(again)
+    assert message is not None and message.state is State.QUEUED and message.idempotency_key == "order-1"
+    assert again in task_ids(redis_client)
+    assert redis_client.get(keys.idempotency("order-1")) == again
+    # ... and the key answers for the new message from now on
+    assert producer.send(PHONE, "receipt #1", sender="LightSMS", idempotency_key="order-1") == again
+
+
+@pytest.mark.parametrize("how", ["deleted", "expired"])
+def test_a_key_whose_record_is_gone_is_free_again(producer, redis_client, how):
+    first = producer.send(PHONE, "hi", sender="LightSMS", idempotency_key="k-gone")
+    if how == "deleted":
+        redis_client.delete(keys.message(first))  # an operator, by hand
+    else:
+        redis_client.pexpire(keys.message(first), 1)
+        deadline = time.monotonic() + 5
+        while redis_client.exists(keys.message(first)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    again = producer.send(PHONE, "hi", sender="LightSMS", idempotency_key="k-gone")
+    assert again != first and producer.get(again) is not None
+    assert redis_client.get(keys.idempotency("k-gone")) == again
+    assert 0 < redis_client.ttl(keys.idempotency("k-gone")) <= producer.store.record_ttl
+
+
+def test_a_key_whose_record_exists_still_answers_in_any_state(producer, redis_client):
+    first = producer.send(PHONE, "hi", sender="LightSMS", idempotency_key="k-dead")
+    kill(producer, first)  # DEAD but not purged: the caller's retry must not send it again
+    assert producer.send(PHONE, "hi", sender="LightSMS", idempotency_key="k-dead") == first
+    assert records(redis_client) == [keys.message(first)]
+
+
+# --- racing creates ----------------------------------------------------------------------------
+
+
+def race(store: Store, key: str, threads: int = 16, rounds: int = 1) -> list[str]:
+    """`threads` threads create a message with the same key at once; every id they got back."""
+    got: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def create() -> None:
+        now = time.time()
+        message = Message(id=uuid.uuid4().hex, phone=PHONE, text="hi", sender="LightSMS", state=State.QUEUED,
+                          created_at=now, updated_at=now, idempotency_key=key)  # fmt: skip
+        barrier.wait()
+        ((message_id, _),) = store.create([message])
+        with lock:
+            got.append(message_id)
+
+    for _ in range(rounds):
+        workers = [threading.Thread(target=create) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=30)
+    return got
+
+
+def test_concurrent_creates_with_a_fresh_key_make_one_message(redis_server, redis_client):
+    stores = [Store(redis_server.client(), record_ttl=3600) for _ in range(4)]
+    for n in range(10):
+        got = race(stores[n % len(stores)], f"fresh-{n}")
+        assert len(got) == 16 and len(set(got)) == 1
+    assert len(records(redis_client)) == 10
+    assert redis_client.zcard(keys.queued_index("normal")) == 10
+
+
+def test_concurrent_creates_on_a_released_key_make_one_message(redis_server, redis_client):
+    store = Store(redis_server.client(), record_ttl=3600)
+    (old,) = {i for i in race(store, "stale")}
+    redis_client.delete(keys.message(old))  # the key now names nothing
+    got = race(store, "stale")
+    assert len(set(got)) == 1 and got[0] != old
+    assert records(redis_client) == [keys.message(got[0])]
