@@ -74,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.action == "retry":
         print(f"queued again: {len(ops.retry_dead(args.ids or None))}")
     else:
-        print(f"purged: {ops.purge_dead(args.ids or None)}")
+        purged, released = ops.purge_dead(args.ids or None)
+        print(f"purged: {purged} (idempotency keys released: {released})")
     return 0
 
 

@@ -66,18 +66,12 @@ class Operations:
             self.producer.requeue((m.id, m.priority) for m in moved)
         return [m.id for m in moved]
 
-    def purge_dead(self, message_ids: list[str] | None = None) -> int:
-        """Delete DEAD records for good; the number deleted."""
+    def purge_dead(self, message_ids: list[str] | None = None) -> tuple[int, int]:
+        """Delete DEAD records for good, releasing each one's idempotency key while it still names
+        that message (a caller may then use the key again); (records deleted, keys released)."""
         targets = self.dead() if message_ids is None else self._existing(message_ids)
-        redis = self.producer.store.redis
-        deleted = 0
-        for m in targets:
-            if m.state is State.DEAD:
-                pipe = redis.pipeline(transaction=True)
-                pipe.zrem(keys.DEAD_INDEX, m.id)
-                pipe.delete(keys.message(m.id))
-                deleted += int(pipe.execute()[1])
-        return deleted
+        results = self.producer.store.purge([m for m in targets if m.state is State.DEAD])
+        return sum(purged for purged, _ in results), sum(released for _, released in results)
 
     def _existing(self, message_ids: list[str]) -> list[Message]:
         return [m for m in self.producer.store.get_many(message_ids) if m is not None]

@@ -43,6 +43,7 @@ class Store:
         self._transition = client.register_script(load_script("transition.lua"))
         self._pop_due = client.register_script(load_script("pop_due.lua"))
         self._begin_send = client.register_script(load_script("begin_send.lua"))
+        self._purge = client.register_script(load_script("purge.lua"))
 
     def now(self) -> float:
         """Redis's clock: leases are compared across hosts whose own clocks may disagree."""
@@ -71,6 +72,16 @@ class Store:
             self._create(keys=[keys.message(message.id), idem_key, index], args=flat, client=pipe)
         results = pipe.execute()
         return [(_text(existing), bool(int(created))) for created, existing in results]
+
+    def purge(self, messages: Sequence[Message]) -> list[tuple[bool, bool]]:
+        """Delete DEAD messages for good, each atomically with its idempotency key when the key still
+        names it; (purged, key released) each. A message that is no longer DEAD is left alone."""
+        pipe = self.redis.pipeline(transaction=False)
+        for m in messages:
+            idem_key = keys.idempotency(m.idempotency_key or m.id)
+            args = [m.id, 1 if m.idempotency_key else 0]
+            self._purge(keys=[keys.message(m.id), keys.DEAD_INDEX, idem_key], args=args, client=pipe)
+        return [(bool(int(purged)), bool(int(released))) for purged, released in pipe.execute()]
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, message_id: str) -> Message | None:

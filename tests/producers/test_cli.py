@@ -62,7 +62,7 @@ def test_dead_purge_deletes_only_dead_records(producer, redis_client, capsys):
     dead = stored(producer, State.DEAD, phone="37060000001")
     alive = stored(producer, State.UNKNOWN, phone="37060000002")
     assert cli.main(["dead", "purge", dead, alive]) == 0
-    assert "purged: 1" in capsys.readouterr().out
+    assert "purged: 1 (idempotency keys released: 0)" in capsys.readouterr().out
     assert producer.get(dead) is None and producer.get(alive) is not None
 
 

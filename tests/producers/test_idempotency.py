@@ -1,5 +1,5 @@
-"""Idempotency keys against a real Redis: a key answers only while its message exists, and racing
-creates make one message."""
+"""Idempotency keys against a real Redis: a key answers only while its message exists, purging a
+message releases its key, and racing creates make one message."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from producers import keys
+from producers import cli, keys
 from producers.message import Message
 from producers.operations import Operations
 from producers.producer import Producer
@@ -88,6 +88,45 @@ def test_a_key_whose_record_exists_still_answers_in_any_state(producer, redis_cl
     kill(producer, first)  # DEAD but not purged: the caller's retry must not send it again
     assert producer.send(PHONE, "hi", sender="LightSMS", idempotency_key="k-dead") == first
     assert records(redis_client) == [keys.message(first)]
+
+
+# --- purging releases the key ------------------------------------------------------------------
+
+
+def test_purge_releases_the_key_it_names_and_counts_it(producer, redis_client):
+    keyed = producer.send(PHONE, "a", sender="LightSMS", idempotency_key="k-purge")
+    plain = producer.send(PHONES[1], "b", sender="LightSMS")
+    for message_id in (keyed, plain):
+        kill(producer, message_id)
+    assert Operations(producer).purge_dead() == (2, 1)
+    assert redis_client.exists(keys.idempotency("k-purge"), keys.message(keyed), keys.message(plain)) == 0
+    assert redis_client.zcard(keys.DEAD_INDEX) == 0
+
+
+def test_purge_leaves_a_key_that_names_another_message(producer, redis_client):
+    first = producer.send(PHONE, "a", sender="LightSMS", idempotency_key="k-moved")
+    kill(producer, first)
+    redis_client.set(keys.idempotency("k-moved"), "someone-else")
+    assert Operations(producer).purge_dead([first]) == (1, 0)
+    assert redis_client.get(keys.idempotency("k-moved")) == "someone-else"
+
+
+def test_purge_deletes_nothing_that_left_dead_meanwhile(producer, redis_client):
+    message_id = producer.send(PHONE, "a", sender="LightSMS", idempotency_key="k-race")
+    message = producer.store.get(message_id)
+    assert message is not None
+    # Operations saw it DEAD; an operator's `dead retry` queued it again before the purge ran.
+    assert producer.store.purge([message]) == [(False, False)]
+    assert producer.get(message_id) is not None
+    assert redis_client.get(keys.idempotency("k-race")) == message_id
+
+
+def test_cli_purge_says_how_many_keys_it_released(producer, redis_client, capsys):
+    message_id = producer.send(PHONE, "a", sender="LightSMS", idempotency_key="k-cli")
+    kill(producer, message_id)
+    assert cli.main(["dead", "purge", message_id]) == 0
+    assert "purged: 1 (idempotency keys released: 1)" in capsys.readouterr().out
+    assert redis_client.exists(keys.idempotency("k-cli")) == 0
 
 
 # --- racing creates ----------------------------------------------------------------------------
