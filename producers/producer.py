@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -163,6 +164,18 @@ class Producer:
 
 
 def _key_for(key: str | None, phone: str, per_phone: bool) -> str | None:
+    """The idempotency key stored for one recipient (and shown by `lightsms-queue get`).
+
+    `send` keeps the caller's key as it is. `send_many` gives each recipient a key of its own,
+    `<key>:<first 32 hex digits of sha256(key + "\\0" + phone)>`, so that no phone number is written
+    in clear into a Redis key name or the record's `idempotency_key` field. The same key and the same
+    (normalised) phone always give the same recipient key: a repeated `send_many` returns the same ids.
+    This hides the number from a casual reader, not from someone who knows the key and tries every
+    number.
+    """
     if key is None:
         return None
-    return f"{key}:{phone}" if per_phone else key
+    if not per_phone:
+        return key
+    digest = hashlib.sha256(f"{key}\0{phone}".encode()).hexdigest()[:32]
+    return f"{key}:{digest}"

@@ -1,9 +1,10 @@
 """Idempotency keys against a real Redis: a key answers only while its message exists, purging a
-message releases its key, and racing creates make one message."""
+message releases its key, racing creates make one message, and send_many keys hide the numbers."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -14,7 +15,7 @@ import pytest
 from producers import cli, keys
 from producers.message import Message
 from producers.operations import Operations
-from producers.producer import Producer
+from producers.producer import Producer, _key_for
 from producers.settings import Settings
 from producers.states import State
 from producers.store import Move, Store
@@ -172,3 +173,45 @@ def test_concurrent_creates_on_a_released_key_make_one_message(redis_server, red
     got = race(store, "stale")
     assert len(set(got)) == 1 and got[0] != old
     assert records(redis_client) == [keys.message(got[0])]
+
+
+# --- send_many: per-recipient keys without the numbers --------------------------------------------
+
+
+def test_per_recipient_keys_are_a_digest_of_key_and_phone():
+    digest = hashlib.sha256(b"campaign-7\x0037061234567").hexdigest()[:32]
+    assert _key_for("campaign-7", PHONE, True) == f"campaign-7:{digest}"
+    assert _key_for("campaign-7", PHONE, False) == "campaign-7"  # `send` keeps the caller's key
+    assert _key_for(None, PHONE, True) is None
+    derived = {_key_for(k, p, True) for k in ("a", "b", "a:1") for p in PHONES}
+    assert len(derived) == 9
+
+
+def test_send_many_keys_name_no_phone_number(producer, redis_client, capsys):
+    ids = producer.send_many(PHONES, "Sale starts today", sender="LightSMS", idempotency_key="campaign-7")
+    names = list(redis_client.scan_iter(match="*"))
+    fields = [redis_client.hget(keys.message(i), "idempotency_key") for i in ids]
+    assert len(set(fields)) == 3 and all(f.startswith("campaign-7:") for f in fields)
+    for phone in PHONES:
+        assert not [name for name in names if phone in name]
+        assert not [field for field in fields if phone in field]
+    for message_id in ids:
+        assert cli.main(["get", message_id]) == 0
+        out = capsys.readouterr().out
+        assert '"idempotency_key": "campaign-7:' in out
+        assert not [phone for phone in PHONES if phone in out]
+
+
+def test_send_many_repeated_returns_the_same_ids_and_sends_nothing_new(producer, redis_client):
+    ids = producer.send_many(PHONES, "Sale", sender="LightSMS", idempotency_key="campaign-8")
+    tasks = task_ids(redis_client)
+    assert sorted(tasks) == sorted(ids)
+    assert producer.send_many(PHONES, "Sale", sender="LightSMS", idempotency_key="campaign-8") == ids
+    # the same numbers written differently are the same recipients
+    assert producer.send_many(["+" + p for p in PHONES], "Sale", sender="LightSMS", idempotency_key="campaign-8") == ids
+    assert task_ids(redis_client) == tasks
+    assert len(records(redis_client)) == 3
+    # one recipient more: only that one is new
+    more = producer.send_many([*PHONES, "37064567890"], "Sale", sender="LightSMS", idempotency_key="campaign-8")
+    assert more[:3] == ids and more[3] not in ids
+    assert len(records(redis_client)) == 4
