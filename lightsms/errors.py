@@ -10,7 +10,10 @@
     ├── SuppressionError        the number is on a stop list (13, 34)
     ├── AccountError            the account cannot send: pause all sending
     │   ├── InvalidLoginError     7, or 6 that persists after a clock resync
-    │   └── InsufficientFundsError  32, 35
+    │   ├── InsufficientFundsError  32, 35
+    │   └── ProviderUnavailableError  not LightSMS's API answering (HTTP 404, a redirect, a page
+    │                             instead of a timestamp): a wrong base URL or an outage; nothing
+    │                             was processed
     └── AmbiguousError          may have been sent: read timeout, reset after the request was
         │                       written, other 5xx, an unparseable send.php body, error 12
         └── MalformedResponseError  a lookup's reply (status, balance ...) could not be read
@@ -83,6 +86,11 @@ class InvalidLoginError(AccountError):
 
 class InsufficientFundsError(AccountError):
     pass
+
+
+class ProviderUnavailableError(AccountError):
+    """Whatever answered is not LightSMS's API: no request was processed, and none will be until
+    the base URL is fixed or the outage ends."""
 
 
 class AmbiguousError(LightSmsError):

@@ -1,6 +1,6 @@
 """`lightsms-queue`: operate the queue from a shell.
 
-    lightsms-queue stats
+    lightsms-queue stats                  (counters, and whether sending is paused)
     lightsms-queue get ID
     lightsms-queue dead list | retry [ID ...] | purge [ID ...]
     lightsms-queue unknown list | sent ID ... | failed ID ... | resend ID ...
@@ -12,11 +12,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from lightsms.phones import mask_phone
 
 from .message import Message
 from .operations import Operations
+from .pause import AccountCircuit, Pause
 from .producer import Producer
 from .settings import ConfigError, load_settings
 from .stats import Stats
@@ -25,6 +27,14 @@ from .stats import Stats
 def _row(m: Message) -> str:
     reason = m.error_meaning or ""
     return f"{m.id}  {m.state.value:<8} {mask_phone(m.phone):<16} attempts={m.attempts}  {m.error_code or ''} {reason}"
+
+
+def _describe(pause: Pause | None) -> str:
+    if pause is None:
+        return "no"
+    until = datetime.fromtimestamp(pause.until, UTC).isoformat(timespec="seconds")
+    code = f" (code {pause.code})" if pause.code is not None else ""
+    return f"yes, until {until}: {pause.reason}{code}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "stats":
         for name, value in Stats(producer.store.redis).read().items():
             print(f"{name:<24} {value}")
+        pause = AccountCircuit(producer.store.redis, login=producer.settings.lightsms_login).current()
+        print(f"{'paused':<24} {_describe(pause)}")
     elif args.command == "get":
         found = producer.get(args.message_id)
         if found is None:

@@ -39,3 +39,13 @@ def pause(login: str) -> str:
 
 def limiter(login: str) -> str:
     return PREFIX + "limiter:" + login
+
+
+def pause_strikes(login: str) -> str:
+    """How many pauses came close together: each lasts longer than the one before."""
+    return PREFIX + "pause-strikes:" + login
+
+
+def price(login: str) -> str:
+    """The last known price of one SMS part, a decimal string."""
+    return PREFIX + "price:" + login

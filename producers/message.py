@@ -32,6 +32,7 @@ class Message:
     parts: int | None = None
     error_code: str | None = None
     error_meaning: str | None = None
+    unreadable: str | None = None  # reply fields of an accepted phone that could not be read ("cost,count_sms")
     lease: str | None = None
     inflight: bool = False
 
@@ -87,6 +88,7 @@ class Message:
             parts=int(parts) if parts else None,
             error_code=text("error_code"),
             error_meaning=text("error_meaning"),
+            unreadable=text("unreadable"),
             lease=text("lease"),
             inflight=fields.get("inflight") == "1",
         )

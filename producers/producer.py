@@ -37,7 +37,7 @@ class Producer:
         celery_app: Celery | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        client = redis_client or redis.Redis.from_url(self.settings.redis_url, **REDIS_TIMEOUTS)
+        client = redis_client or redis.Redis.from_url(self.settings.store_url, **REDIS_TIMEOUTS)
         self.store = Store(client, record_ttl=int(self.settings.lightsms_record_ttl_days * 86400))
         self.dispatcher = Dispatcher(
             celery_app or make_producer_app(self.settings), batch_size=self.settings.lightsms_batch_size

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     lightsms_max_parts: int = Field(10, ge=1, le=255)
     lightsms_connect_timeout: float = Field(3.05, gt=0)
     lightsms_read_timeout: float = Field(10.0, gt=0)
+    # A read timeout bounds one socket read, not a reply that trickles: this bounds the whole request.
+    lightsms_request_deadline: float | None = Field(None, gt=0)  # default: connect + read timeout
     # Retry policy (DESIGN.md "Outcome classes").
     lightsms_max_attempts: int = Field(8, ge=1)  # send attempts that end in "not sent" before DEAD
     lightsms_retry_window: float = Field(8.0, ge=0)  # seconds of in-task tenacity retries per attempt
@@ -56,8 +58,9 @@ class Settings(BaseSettings):
     lightsms_max_schedule_days: float = Field(30.0, gt=0)
     lightsms_record_ttl_days: float = Field(45.0, gt=0)
     lightsms_worker_concurrency: int = Field(8, ge=1)
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    celery_broker_url: str | None = None
+    # URLs may carry passwords: secrets, so that no repr or log shows them.
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    celery_broker_url: SecretStr | None = None
 
     @field_validator("lightsms_timezone")
     @classmethod
@@ -111,10 +114,12 @@ class Settings(BaseSettings):
         # A lease that ran out while its worker was still sending would let the sweeper act on it. One
         # attempt: the retry window and its last backoff, then up to three requests (a clock refresh,
         # the send, and its re-signed repeat after a refused timestamp), a limiter wait and a margin.
-        one_request = self.lightsms_connect_timeout + self.lightsms_read_timeout
+        one_request = self.request_deadline
         longest = self.lightsms_retry_window + 2 + 3 * one_request + self.lightsms_limiter_max_wait + 5
         if self.lightsms_lease_seconds < longest:
-            raise ValueError(f"LIGHTSMS_LEASE_SECONDS: must be at least {longest:g} with these timeouts")
+            raise ValueError(
+                f"LIGHTSMS_LEASE_SECONDS: must be at least {longest:g} with these timeouts and request deadline"
+            )
         return self
 
     @model_validator(mode="after")
@@ -126,8 +131,22 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def request_deadline(self) -> float:
+        """The longest any one LightSMS request may take, whatever the server does."""
+        if self.lightsms_request_deadline is not None:
+            return self.lightsms_request_deadline
+        return self.lightsms_connect_timeout + self.lightsms_read_timeout
+
+    @property
+    def store_url(self) -> str:
+        """REDIS_URL, revealed: only for building a client."""
+        return self.redis_url.get_secret_value()
+
+    @property
     def broker_url(self) -> str:
-        return self.celery_broker_url or self.redis_url
+        """CELERY_BROKER_URL (or REDIS_URL), revealed: only for Celery's broker_url, which Celery masks."""
+        broker = self.celery_broker_url.get_secret_value() if self.celery_broker_url else ""
+        return broker or self.store_url
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,13 +1,19 @@
-"""Counters of what happened to messages: one Redis hash, shown by `lightsms-queue stats`."""
+"""Counters of what happened to messages: one Redis hash, shown by `lightsms-queue stats`.
+
+Money is counted exactly, in integer nano-units of the account currency (HINCRBY), never as a float.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import redis
 
 from . import keys
+
+COST_FIELD = "cost_nanos"
+NANO = Decimal("1e-9")
 
 
 class Stats:
@@ -20,14 +26,25 @@ class Stats:
             if count:
                 pipe.hincrby(keys.STATS, name, count)
         if cost:
-            pipe.hincrbyfloat(keys.STATS, "cost", float(cost))
+            pipe.hincrby(keys.STATS, COST_FIELD, to_nanos(cost))
         if parts:
             pipe.hincrby(keys.STATS, "parts", parts)
         pipe.execute()
 
     def read(self) -> dict[str, str]:
-        raw = self.redis.hgetall(keys.STATS)
-        return {_text(k): _text(v) for k, v in sorted(raw.items())}
+        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.STATS).items()}
+        nanos = raw.pop(COST_FIELD, None)
+        if nanos is not None:
+            raw["cost"] = format(from_nanos(int(nanos)), "f")
+        return dict(sorted(raw.items()))
+
+
+def to_nanos(amount: Decimal) -> int:
+    return int(amount.quantize(NANO, rounding=ROUND_HALF_EVEN).scaleb(9))
+
+
+def from_nanos(nanos: int) -> Decimal:
+    return (Decimal(nanos).scaleb(-9)).normalize() if nanos else Decimal(0)
 
 
 def _text(value: object) -> str:

@@ -11,12 +11,12 @@ from decimal import Decimal
 from producers import keys
 from producers.keys import PRIORITIES
 from producers.message import Message
+from producers.pause import AccountCircuit
 from producers.producer import Producer
 from producers.states import OnUnknown, State
 from producers.stats import Stats
 from producers.store import Move, Store
 
-from .pause import AccountCircuit
 from .policy import RetryPolicy
 
 log = logging.getLogger("lightsms_queue.maintenance")
@@ -71,18 +71,19 @@ class Maintenance:
         expired = self._still_in(self.store.ids_in(keys.SENDING_INDEX, upto=now, limit=SWEEP_CHUNK), State.SENDING)
         moves: list[Move] = []
         for m in expired:
-            common = {"lease": "", "inflight": "0"}
+            released = {"lease": "", "inflight": "0"}
             if not m.inflight:
                 # Claimed, but no request was ever started (checked again atomically by the move).
-                moves.append(self._move(m, State.QUEUED, when=("inflight", "0"), score=now, queued_at=now, **common))
+                moves.append(self._move(m, State.QUEUED, when=("inflight", "0"), score=now, queued_at=now, **released))
             elif m.on_unknown == OnUnknown.RESEND and not self.policy.spent(m.attempts + 1):
                 moves.append(self._move(m, State.QUEUED, when=("inflight", "1"), score=now, queued_at=now,
-                                        attempts=m.attempts + 1, **common))  # fmt: skip
+                                        attempts=m.attempts + 1, **released))  # fmt: skip
             else:
+                # The lease stays: should the worker's reply still arrive, it settles the message.
                 moves.append(self._move(
-                    m, State.UNKNOWN, when=("inflight", "1"), score=now, attempts=m.attempts + 1,
+                    m, State.UNKNOWN, when=("inflight", "1"), score=now, attempts=m.attempts + 1, inflight="0",
                     error_code="lease_expired",
-                    error_meaning="the worker was lost while the request may have reached LightSMS", **common,
+                    error_meaning="the worker was lost while the request may have reached LightSMS",
                 ))  # fmt: skip
         results = self.store.apply(moves)
         requeued = [(mv.message_id, m.priority) for mv, m, (ok, _) in zip(moves, expired, results, strict=True)
@@ -95,17 +96,21 @@ class Maintenance:
         return {"released": len(requeued), "unknown": unknown}
 
     def _probe_pause(self, balance_probe: Callable[[], Decimal]) -> None:
+        """While paused, ask LightSMS for the balance: an answer proves the base URL and the login
+        work again; a pause for funds also needs money for at least one part."""
         pause = self.circuit.current()
-        if pause is None or not pause.for_funds:
+        if pause is None:
             return
         try:
             money = balance_probe()
         except Exception as exc:  # noqa: BLE001 - a failed probe just keeps the pause
-            log.info("balance probe failed while paused: %s", type(exc).__name__)
+            log.info("LightSMS probe failed while paused (%s): still paused", type(exc).__name__)
             return
-        if money > 0:
-            self.circuit.resume()
-            log.warning("balance is positive again: sending resumes")
+        if pause.for_funds and not self.circuit.covers_one_part(money):
+            log.info("balance %s does not cover one SMS part: still paused", money)
+            return
+        self.circuit.resume()
+        log.warning("LightSMS answers again (%s): sending resumes", pause.reason)
 
     def _still_in(self, ids: list[str], state: State) -> list[Message]:
         return [m for m in self.store.get_many(ids) if m is not None and m.state is state]

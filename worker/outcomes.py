@@ -15,6 +15,10 @@ from producers.store import Move
 
 from .policy import RetryPolicy
 
+# A reply that comes after its lease ran out (and the sweeper made the message UNKNOWN) still tells
+# the truth: these outcomes replace UNKNOWN, for the same lease only. Nothing else moves it.
+LATE_TRUTHS = frozenset({State.SENT, State.FAILED, State.SUPPRESSED})
+
 
 @dataclass
 class Plan:
@@ -25,6 +29,7 @@ class Plan:
     opt_outs: list[str] = field(default_factory=list)
     cost: Decimal = Decimal(0)
     parts: int = 0
+    price_per_part: Decimal | None = None  # the last accepted phone's cost / parts, when both were read
     pause: tuple[int | None, str] | None = None  # an account problem: (code, meaning), to pause everyone
 
 
@@ -41,13 +46,17 @@ class OutcomePlanner:
                 "id_sms": result.id_sms or "",
                 "cost": "" if result.cost is None else result.cost,
                 "parts": "" if result.parts is None else result.parts,
+                # Fields LightSMS sent but we could not read: the phone was accepted all the same.
+                "unreadable": ",".join(result.unreadable),
                 "error_code": "0",
                 "error_meaning": "",
                 "sent_at": time.time(),
             }
+            # Computed before anything is added: a result that breaks this adds nothing half-way.
+            cost, parts = self.plan.cost + (result.cost or 0), self.plan.parts + (result.parts or 0)
+            price = result.cost / result.parts if result.cost is not None and result.parts else self.plan.price_per_part
             self._add(message, State.SENT, "sent", sent, ttl=self.record_ttl)
-            self.plan.cost += result.cost or 0
-            self.plan.parts += result.parts or 0
+            self.plan.cost, self.plan.parts, self.plan.price_per_part = cost, parts, price
         elif result.outcome is Outcome.NOT_SENT and result.code not in CLOCK_CODES:
             # Only a refused signature proves a phone was not sent; another "not sent" code under a
             # phone key (18 belongs to status.php) proves nothing about a send.
@@ -72,8 +81,9 @@ class OutcomePlanner:
         else:  # AMBIGUOUS, and anything LightSMS says that proves nothing (19 to a send)
             self.unknown(message, error)
 
-    def unknown(self, message: Message, error: dict[str, object]) -> None:
-        if message.on_unknown == OnUnknown.RESEND:
+    def unknown(self, message: Message, error: dict[str, object], *, hold: bool = False) -> None:
+        """UNKNOWN, or queued again when the message allows resending (and `hold` does not forbid it)."""
+        if message.on_unknown == OnUnknown.RESEND and not hold:
             self.retry_later(message, error)
         else:
             self._add(message, State.UNKNOWN, "unknown", {**error, "attempts": message.attempts + 1}, score=time.time())
@@ -95,11 +105,13 @@ class OutcomePlanner:
         self, message: Message, state: State, counter: str, fields: dict[str, object], *, ttl: int = 0,
         score: float = 0.0,
     ) -> None:  # fmt: skip
-        fields = {**fields, "lease": "", "inflight": "0"}
+        # The lease stays on an UNKNOWN record: a reply that arrives after the sweeper gave up on it
+        # proves, by the lease, that it belongs to this very attempt (see LATE_TRUTHS).
+        fields = {**fields, "inflight": "0"} if state is State.UNKNOWN else {**fields, "lease": "", "inflight": "0"}
+        allowed = (State.SENDING, State.UNKNOWN) if state in LATE_TRUTHS else (State.SENDING,)
         self.plan.moves.append(
-            Move(message.id, (State.SENDING,), state, score=score, lease=self.lease, ttl=ttl,
-                 fields=tuple(fields.items()))
-        )  # fmt: skip
+            Move(message.id, allowed, state, score=score, lease=self.lease, ttl=ttl, fields=tuple(fields.items()))
+        )
         self.plan.counters.append(counter)
 
 

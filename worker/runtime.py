@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import redis
 
 from lightsms.client import LightSmsClient
+from producers.pause import AccountCircuit
 from producers.producer import REDIS_TIMEOUTS, Producer
 from producers.settings import Settings, get_settings
 from producers.stats import Stats
 
 from .limiter import RateLimiter
 from .maintenance import Maintenance
-from .pause import AccountCircuit
 from .policy import RetryPolicy
 from .sending import BatchSender
 
@@ -29,7 +29,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Runtime:
-    connection = redis.Redis.from_url(settings.redis_url, **REDIS_TIMEOUTS)
+    connection = redis.Redis.from_url(settings.store_url, **REDIS_TIMEOUTS)
     producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
     login = settings.lightsms_login
     client = LightSmsClient(
@@ -37,6 +37,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
         settings.lightsms_api_key.get_secret_value(),
         base_url=settings.lightsms_base_url,
         timeout=(settings.lightsms_connect_timeout, settings.lightsms_read_timeout),
+        deadline=settings.request_deadline,
         default_region=None,  # stored phones are international already: a region would re-read them
         batch_limit=settings.lightsms_batch_size,
         max_parts=settings.lightsms_max_parts,
@@ -53,6 +54,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
             connection, login=login, rate=settings.lightsms_max_rps, margin=settings.lightsms_limiter_margin
         ),
         circuit=circuit,
+        requeue=producer.requeue,
     )
     return Runtime(settings, client, sender, Maintenance(producer, circuit, policy))
 

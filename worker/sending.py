@@ -37,6 +37,7 @@ from lightsms.models import PhoneResult
 from lightsms.phones import mask_phone, normalize_phone
 from lightsms.validation import validate_sender, validate_text
 from producers.message import Message
+from producers.pause import AccountCircuit
 from producers.settings import Settings
 from producers.states import State
 from producers.stats import Stats
@@ -45,7 +46,6 @@ from producers.store import Move, Store
 from .batching import plan_batches
 from .limiter import RateLimiter
 from .outcomes import OutcomePlanner, Plan, counts
-from .pause import AccountCircuit
 from .policy import RetryPolicy
 
 log = logging.getLogger("lightsms_queue.send")
@@ -53,6 +53,11 @@ T = TypeVar("T")
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 TOO_MANY_PHONES = 14
+# Redis calls around a send are retried this long (a restart with AOF takes seconds); past that the
+# lease and the sweeper take over.
+REDIS_PATIENCE = 60.0
+# A Retry-After longer than this is not believed to the letter: the message waits at most a day.
+LONGEST_ASKED_WAIT = 86400.0
 
 
 class SendsSms(Protocol):
@@ -65,6 +70,15 @@ class RateLimited(Exception):
     """No limiter slot within the wait we allow: the batch is deferred, not failed."""
 
 
+class AskedToWait(Exception):
+    """LightSMS asked (Retry-After) for a longer wait than the retry window has left: nothing was
+    sent, and waiting is not a failure, so the batch is deferred without spending its budget."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"LightSMS asked to wait {seconds:g} s")
+        self.seconds = min(seconds, LONGEST_ASKED_WAIT)
+
+
 @dataclass
 class BatchSender:
     settings: Settings
@@ -73,6 +87,7 @@ class BatchSender:
     client: SendsSms
     limiter: RateLimiter
     circuit: AccountCircuit
+    requeue: Callable[[list[tuple[str, str]]], None]  # publish tasks for (id, priority) already QUEUED
     sleep: Callable[[float], None] = time.sleep
 
     @property
@@ -84,7 +99,8 @@ class BatchSender:
         return int(self.settings.lightsms_record_ttl_days * 86400)
 
     def run(self, message_ids: Sequence[str]) -> None:
-        found = [m for m in self.store.get_many(message_ids) if m is not None and m.state is State.QUEUED]
+        found = [m for m in self._durably(lambda: self.store.get_many(message_ids))
+                 if m is not None and m.state is State.QUEUED]  # fmt: skip
         sendable = self._screen(found)
         for batch in plan_batches(sendable, size=self.settings.lightsms_batch_size):
             self._send_batch(batch)
@@ -93,7 +109,7 @@ class BatchSender:
     def _screen(self, messages: list[Message]) -> list[Message]:
         """Finish what must not be sent (expired, opted out, invalid) and return the rest."""
         now = time.time()
-        opted = self.store.opted_out([m.phone for m in messages])
+        opted = self._durably(lambda: self.store.opted_out([m.phone for m in messages]))
         finish: list[Move] = []
         sendable: list[Message] = []
         for m in messages:
@@ -109,7 +125,10 @@ class BatchSender:
         if finish:
             moved = [ok for ok, _ in self._durably(lambda: self.store.apply(finish))]
             counter = {State.FAILED: "failed:local", State.SUPPRESSED: "suppressed"}
-            self.stats.record({counter[mv.to]: 1 for mv, ok in zip(finish, moved, strict=True) if ok})
+            self._side_effect(
+                "counters",
+                lambda: self.stats.record({counter[mv.to]: 1 for mv, ok in zip(finish, moved, strict=True) if ok}),
+            )
         return sendable
 
     def _refusal(self, m: Message, *, now: float, opted_out: bool) -> tuple[State, str, str] | None:
@@ -128,7 +147,7 @@ class BatchSender:
 
     # -- one batch -----------------------------------------------------------------------------
     def _send_batch(self, batch: list[Message]) -> None:
-        pause = self.circuit.current()
+        pause = self._durably(self.circuit.current)
         if pause is not None:
             self._defer_waiting(batch, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
             return
@@ -137,25 +156,34 @@ class BatchSender:
         if not claimed:
             return
         planner = OutcomePlanner(policy=self.policy, record_ttl=self.record_ttl, lease=lease)
-        self._send_into(planner, claimed, lease)
+        failure: BaseException | None = None
+        try:
+            self._send_into(planner, claimed, lease)
+        except BaseException as exc:  # noqa: BLE001 - whatever it is, the claimed messages are settled first
+            failure = exc
+        # What is known is applied even after a failure: a phone LightSMS accepted stays SENT.
         self._apply(planner.plan)
-        if planner.plan.pause is not None:  # after the results are safe: a Redis blip here loses nothing
-            code, meaning = planner.plan.pause
-            self._durably(lambda: self._pause(code, meaning))
+        if failure is not None:
+            self._settle_unsettled(claimed, lease, failure)
+            if not isinstance(failure, Exception):
+                raise failure  # a shutdown or a time limit: settled, now let it through
 
     def _claim(self, batch: list[Message], lease: str) -> list[Message]:
-        lease_until = self.store.now() + self.settings.lightsms_lease_seconds
-        moves = [
-            Move(m.id, (State.QUEUED,), State.SENDING, score=lease_until,
-                 fields=(("lease", lease), ("lease_until", lease_until), ("inflight", "0")))
-            for m in batch
-        ]  # fmt: skip
-        results = self._durably(lambda: self.store.apply(moves))
-        ids = [m.id for m, (ok, _) in zip(batch, results, strict=True) if ok]
-        # Read again now that they are ours: a duplicate task may have read them before another
-        # attempt changed them (attempts, above all).
-        fresh = self._durably(lambda: self.store.get_many(ids))
-        return [m for m in fresh if m is not None and m.state is State.SENDING and m.lease == lease]
+        def claim() -> list[Message]:
+            lease_until = self.store.now() + self.settings.lightsms_lease_seconds
+            moves = [
+                Move(m.id, (State.QUEUED,), State.SENDING, score=lease_until,
+                     fields=(("lease", lease), ("lease_until", lease_until), ("inflight", "0")))
+                for m in batch
+            ]  # fmt: skip
+            results = self.store.apply(moves)
+            ids = [m.id for m, (ok, _) in zip(batch, results, strict=True) if ok]
+            # Read again now that they are ours: a duplicate task may have read them before another
+            # attempt changed them (attempts, above all).
+            return [m for m in self.store.get_many(ids) if m is not None and m.state is State.SENDING
+                    and m.lease == lease]  # fmt: skip
+
+        return self._durably(claim)
 
     def _send_into(self, planner: OutcomePlanner, claimed: list[Message], lease: str) -> None:
         try:
@@ -163,6 +191,11 @@ class BatchSender:
         except RateLimited:
             for m in claimed:
                 planner.defer(m, until=time.time() + 1.0, reason="waiting for the rate limit")
+        except AskedToWait as exc:
+            asked = time.time() + exc.seconds
+            for m in claimed:
+                until = asked if m.valid_until is None else min(asked, m.valid_until)
+                planner.defer(m, until=until, reason=f"{exc} (Retry-After)")
         except PermanentError as exc:
             if exc.code == TOO_MANY_PHONES and len(claimed) > 1:
                 # LightSMS's batch limit is lower than configured: nothing was sent, try halves.
@@ -175,46 +208,58 @@ class BatchSender:
             self._plan_error(planner, claimed, exc)
         else:
             for m, result in zip(sent, results, strict=True):
-                if result.outcome is Outcome.ACCOUNT:
-                    planner.account_problem(m, code=result.code, meaning=result.meaning, until=self._recheck_at(None))
-                else:
-                    planner.result(m, result)
+                try:
+                    if result.outcome is Outcome.ACCOUNT:
+                        until = self._recheck_at(None)
+                        planner.account_problem(m, code=result.code, meaning=result.meaning, until=until)
+                    else:
+                        planner.result(m, result)
+                except Exception as exc:  # noqa: BLE001 - one phone's odd result must not cost the others
+                    planner.unknown(m, {"error_code": "unreadable", "error_meaning": type(exc).__name__}, hold=True)
 
     def _call(self, claimed: list[Message], lease: str) -> tuple[list[Message], list[PhoneResult]]:
         """send.php once per attempt; tenacity retries only what provably never reached LightSMS."""
         first = claimed[0]
         sending = claimed
         begun = False
+        window = self.settings.lightsms_retry_window
+        started = time.monotonic()
         retrying = Retrying(
             retry=retry_if_exception_type(NotSentError),
-            stop=stop_after_delay(self.settings.lightsms_retry_window),
+            stop=stop_after_delay(window),
             wait=self._wait_between_attempts(),
             sleep=self.sleep,
             reraise=True,
         )
+        max_wait = self.settings.lightsms_limiter_max_wait
         for attempt in retrying:
             with attempt:
-                if not self.limiter.acquire(max_wait=self.settings.lightsms_limiter_max_wait):
+                if not self._durably(lambda: self.limiter.acquire(max_wait=max_wait)):
                     raise RateLimited()
                 if not begun:
                     sending, begun = self._begin(claimed, lease), True
                 if not sending:
                     return [], []
                 phones = [m.phone for m in sending]
-                return sending, self.client.send(
-                    phones, first.text, sender=first.sender, sending_time=first.sending_time
-                )
+                try:
+                    return sending, self.client.send(
+                        phones, first.text, sender=first.sender, sending_time=first.sending_time
+                    )
+                except ThrottledError as exc:
+                    left = window - (time.monotonic() - started)
+                    if exc.retry_after is not None and exc.retry_after > left:
+                        raise AskedToWait(exc.retry_after) from None
+                    raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _wait_between_attempts(self) -> Callable[[RetryCallState], float]:
         """Exponential backoff with jitter, or LightSMS's Retry-After when it asks for longer."""
         backoff = wait_exponential(multiplier=0.25, max=2.0) + wait_random(0, 0.25)
-        window = self.settings.lightsms_retry_window
 
         def wait(state: RetryCallState) -> float:
             failure = state.outcome.exception() if state.outcome is not None else None
             asked = failure.retry_after if isinstance(failure, ThrottledError) and failure.retry_after else 0.0
-            return max(backoff(state), min(asked, window))
+            return max(backoff(state), asked)  # a longer ask than the window left was deferred instead
 
         return wait
 
@@ -239,15 +284,57 @@ class BatchSender:
 
     # -- after sending -------------------------------------------------------------------------
     def _apply(self, plan: Plan) -> None:
-        results = self._durably(lambda: self.store.apply(plan.moves))
-        moved = [ok for ok, _ in results]
+        """The moves first; then each side effect on its own, so that one failing skips no other."""
+        moved: list[bool] = []
+        if plan.moves:
+            moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves))]
         for move, ok in zip(plan.moves, moved, strict=True):
             if not ok:
                 log.error("message %s changed under our lease; not moved to %s", move.message_id, move.to)
-        self._durably(lambda: self.stats.record(counts(plan, moved), cost=plan.cost, parts=plan.parts))
+        self._side_effect("counters", lambda: self.stats.record(counts(plan, moved), cost=plan.cost, parts=plan.parts))
         for phone in plan.opt_outs:
-            self._durably(lambda p=phone: self.store.opt_out(p))  # type: ignore[misc]
+            self._side_effect("an opt-out", lambda p=phone: self.store.opt_out(p))  # type: ignore[misc]
             log.info("recipient %s is on a LightSMS stop list: opted out locally", mask_phone(phone))
+        if plan.price_per_part is not None:
+            price = plan.price_per_part
+            self._side_effect("the price", lambda: self.circuit.record_price(price))
+        if plan.pause is not None:
+            code, meaning = plan.pause
+            self._side_effect("the account pause", lambda: self._pause(code, meaning))
+
+    def _settle_unsettled(self, claimed: list[Message], lease: str, failure: BaseException) -> None:
+        """After an unexpected failure: a claimed message whose request never started is queued
+        again; one whose request may have been written is UNKNOWN, whatever its on_unknown (its
+        reply was lost in our own failure, and resending could send it twice). Messages already
+        settled keep their state: each move requires the lease and the in-flight flag."""
+        name = type(failure).__name__
+        meaning = f"the worker failed ({name}) after the request may have reached LightSMS"
+        now = time.time()
+        moves: list[Move] = []
+        for m in claimed:
+            moves.append(Move(m.id, (State.SENDING,), State.QUEUED, score=now, lease=lease, when=("inflight", "0"),
+                              fields=(("lease", ""), ("queued_at", now))))  # fmt: skip
+            moves.append(Move(m.id, (State.SENDING,), State.UNKNOWN, score=now, lease=lease, when=("inflight", "1"),
+                              fields=(("inflight", "0"), ("attempts", m.attempts + 1), ("error_code", "worker_error"),
+                                      ("error_meaning", meaning))))  # fmt: skip
+        results = self._durably(lambda: self.store.apply(moves))
+        done = [(mv, m) for mv, m, (ok, _) in zip(moves, [m for m in claimed for _ in (0, 1)], results, strict=True)
+                if ok]  # fmt: skip
+        requeued = [(m.id, m.priority) for mv, m in done if mv.to is State.QUEUED]
+        unknown = sum(1 for mv, _ in done if mv.to is State.UNKNOWN)
+        log.error("send failed unexpectedly (%s): %d message(s) queued again, %d UNKNOWN", name, len(requeued),
+                  unknown)  # fmt: skip
+        log.debug("the failure", exc_info=failure)
+        if unknown:
+            self._side_effect("counters", lambda: self.stats.record({"unknown": unknown}))
+        if requeued:
+            self._side_effect("queueing again", lambda: self.requeue(requeued))
+
+    def _side_effect(self, what: str, operation: Callable[[], object]) -> None:
+        try:
+            self._durably(operation)
+        except Exception as exc:  # noqa: BLE001 - logged; the next side effect must still happen
+            log.error("%s could not be recorded after a send (%s)", what, type(exc).__name__)
 
     def _defer_waiting(self, batch: list[Message], *, until: float, reason: str) -> None:
         moves = [Move(m.id, (State.QUEUED,), State.DEFERRED, score=until, fields=(("reason", reason),))
@@ -256,17 +343,17 @@ class BatchSender:
 
     def _pause(self, code: int | None, meaning: str) -> None:
         pause = self.circuit.pause(reason=meaning, code=code, seconds=self.settings.lightsms_pause_seconds)
-        log.error("account problem (%s): sending paused for every worker until %.0f", meaning, pause.until)
+        log.error("ALERT account problem (%s): sending paused for every worker until %.0f", meaning, pause.until)
 
     def _recheck_at(self, until: float | None) -> float:
         recheck = time.time() + self.settings.lightsms_pause_recheck
         return recheck if until is None else min(until, recheck)
 
     def _durably(self, operation: Callable[[], T]) -> T:
-        """Redis writes around a send must survive a Redis restart: retry them for a while."""
+        """Redis calls around a send must survive a Redis restart: retry them for a while."""
         for attempt in Retrying(
             retry=retry_if_exception_type(REDIS_ERRORS),
-            stop=stop_after_delay(60),
+            stop=stop_after_delay(REDIS_PATIENCE),
             wait=wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.2),
             sleep=self.sleep,
             reraise=True,

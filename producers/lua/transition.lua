@@ -8,7 +8,8 @@
 -- ARGV[2]  allowed current states, comma-separated
 -- ARGV[3]  new state
 -- ARGV[4]  score in the new state's index (ignored when the state has none)
--- ARGV[5]  lease token the message must hold when it is SENDING ("" = no check)
+-- ARGV[5]  lease token the message must hold when it is SENDING or UNKNOWN ("" = no check): an
+--          UNKNOWN record keeps the lease of the attempt whose reply was lost
 -- ARGV[6]  TTL in seconds for the hash (0 = keep it)
 -- ARGV[7]  now, unix seconds (updated_at)
 -- ARGV[8]  a field that must hold ARGV[9] for the move ("" = no condition; a missing field reads "0")
@@ -28,7 +29,8 @@ end
 if not allowed then
   return {0, current}
 end
-if current == 'SENDING' and ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'lease') ~= ARGV[5] then
+if (current == 'SENDING' or current == 'UNKNOWN') and ARGV[5] ~= ''
+    and redis.call('HGET', KEYS[1], 'lease') ~= ARGV[5] then
   return {0, current}
 end
 if ARGV[8] ~= '' and (redis.call('HGET', KEYS[1], ARGV[8]) or '0') ~= ARGV[9] then

@@ -46,3 +46,31 @@ def test_a_lease_shorter_than_one_batch_can_take_is_refused(monkeypatch):
     monkeypatch.setenv("LIGHTSMS_LEASE_SECONDS", "5")
     with pytest.raises(ConfigError, match="^LIGHTSMS_LEASE_SECONDS: must be at least"):
         load_settings()
+
+
+def test_urls_with_passwords_never_show_in_a_repr(monkeypatch):
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", "http://127.0.0.1:8765/external/get")
+    monkeypatch.setenv("REDIS_URL", "redis://:store-pw@10.0.0.5:6379/0")
+    monkeypatch.setenv("CELERY_BROKER_URL", "amqp://user:broker-pw@10.0.0.6:5672//")
+    settings = load_settings()
+    for shown in (repr(settings), str(settings), settings.model_dump_json(), str(settings.model_dump())):
+        assert "store-pw" not in shown and "broker-pw" not in shown
+    assert settings.store_url == "redis://:store-pw@10.0.0.5:6379/0"
+    assert settings.broker_url == "amqp://user:broker-pw@10.0.0.6:5672//"
+
+
+def test_the_broker_defaults_to_the_store(monkeypatch):
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", "http://127.0.0.1:8765/external/get")
+    monkeypatch.setenv("REDIS_URL", "redis://:pw@127.0.0.1:6390/2")
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    assert load_settings().broker_url == "redis://:pw@127.0.0.1:6390/2"
+
+
+def test_the_request_deadline_defaults_to_connect_plus_read_and_bounds_the_lease(monkeypatch):
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", "http://127.0.0.1:8765/external/get")
+    assert load_settings().request_deadline == pytest.approx(3.05 + 10)
+    monkeypatch.setenv("LIGHTSMS_REQUEST_DEADLINE", "60")
+    with pytest.raises(ConfigError, match="LIGHTSMS_LEASE_SECONDS"):
+        load_settings()
+    monkeypatch.setenv("LIGHTSMS_LEASE_SECONDS", "600")
+    assert load_settings().request_deadline == 60

@@ -1,0 +1,274 @@
+"""The send path at its edges, on a real Redis with a scripted LightSMS client: whatever happens
+once a request may have been written, every claimed message is settled at once (never left to its
+lease), an accepted phone stays SENT, nothing is queued to be sent twice, and each side effect
+happens even when another fails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import pytest
+import redis
+
+from lightsms.codes import Outcome
+from lightsms.errors import InsufficientFundsError, ProviderUnavailableError, ThrottledError
+from lightsms.models import PhoneResult
+from producers import keys
+from producers.message import Message
+from producers.pause import AccountCircuit
+from producers.settings import Settings
+from producers.states import State
+from producers.stats import Stats
+from producers.store import Store
+from worker.limiter import RateLimiter
+from worker.maintenance import Maintenance
+from worker.policy import RetryPolicy
+from worker.sending import BatchSender
+
+PHONES = ["37060000001", "37060000002", "37060000003"]
+
+
+class ScriptedClient:
+    """Answers send() with whatever the test scripts: results, or an exception to raise."""
+
+    def __init__(self, answer: Callable[[Sequence[str]], list[PhoneResult]]) -> None:
+        self.answer = answer
+        self.calls: list[list[str]] = []
+
+    def send(self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None):
+        self.calls.append(list(phones))
+        return self.answer(phones)
+
+
+def accepted(phone: str, *, cost: Decimal | None = Decimal("0.0144"), parts: int | None = 1,
+             unreadable: tuple[str, ...] = ()) -> PhoneResult:  # fmt: skip
+    return PhoneResult(phone, 0, "accepted", Outcome.OK, id_sms=f"9{phone}", cost=cost, parts=parts,
+                       unreadable=unreadable)  # fmt: skip
+
+
+class Harness:
+    def __init__(self, client: redis.Redis, answer: Callable[[Sequence[str]], list[PhoneResult]], **settings):
+        self.settings = Settings(lightsms_base_url="http://127.0.0.1:9/", lightsms_retry_window=0.5, **settings)
+        self.store = Store(client, record_ttl=3600)
+        self.stats = Stats(client)
+        self.circuit = AccountCircuit(client, login="demo")
+        self.limiter = RateLimiter(client, login="demo", rate=1000)
+        self.client = ScriptedClient(answer)
+        self.requeued: list[tuple[str, str]] = []
+        self.sender = BatchSender(
+            settings=self.settings, store=self.store, stats=self.stats, client=self.client, limiter=self.limiter,
+            circuit=self.circuit, requeue=self.requeued.extend, sleep=lambda _: None,
+        )  # fmt: skip
+
+    def enqueue(self, phones: Sequence[str] = PHONES, *, prefix: str = "m", **fields) -> list[str]:
+        now = time.time()
+        messages = [Message(id=f"{prefix}{i}", phone=p, text="hi", sender="LightSMS", state=State.QUEUED,
+                            created_at=now, updated_at=now, **fields) for i, p in enumerate(phones)]  # fmt: skip
+        self.store.create(messages)
+        return [m.id for m in messages]
+
+    def states(self, ids: list[str]) -> list[State]:
+        return [m.state for m in self.store.get_many(ids) if m is not None]
+
+
+@pytest.fixture
+def harness(redis_server, redis_client) -> Callable[..., Harness]:
+    return lambda answer, **settings: Harness(redis_server.client(), answer, **settings)
+
+
+def raising(exc: BaseException) -> Callable[[Sequence[str]], list[PhoneResult]]:
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        raise exc
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [RecursionError("deep"), ValueError("Exceeds the limit (4300 digits)"), OverflowError("inf"), TypeError("x"),
+     KeyError("id_sms"), MemoryError(), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad")],  # fmt: skip
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize("on_unknown", ["hold", "resend"])
+def test_any_exception_after_the_request_settles_every_message_unknown_at_once(harness, exc, on_unknown):
+    h = harness(raising(exc))
+    ids = h.enqueue(on_unknown=on_unknown)
+    h.sender.run(ids)  # nothing escapes
+    assert h.states(ids) == [State.UNKNOWN] * 3
+    assert h.requeued == []  # never queued to be sent again, whatever on_unknown says
+    assert h.store.redis.zcard(keys.SENDING_INDEX) == 0
+    assert h.stats.read()["unknown"] == "3"
+    assert len(h.client.calls) == 1
+
+
+def test_a_shutdown_during_the_request_settles_then_lets_the_shutdown_through(harness):
+    h = harness(raising(KeyboardInterrupt()))
+    ids = h.enqueue()
+    with pytest.raises(KeyboardInterrupt):
+        h.sender.run(ids)
+    assert h.states(ids) == [State.UNKNOWN] * 3
+
+
+def test_a_failure_before_the_request_queues_the_claimed_messages_again(harness):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+
+    def broken_limiter(*, max_wait: float) -> bool:
+        raise RuntimeError("limiter script missing")
+
+    h.limiter.acquire = broken_limiter  # type: ignore[method-assign]
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.QUEUED] * 3
+    assert sorted(h.requeued) == [(i, "normal") for i in ids]
+    assert h.client.calls == []
+
+
+def test_one_phone_whose_result_breaks_the_planner_does_not_cost_the_others(harness):
+    odd = PhoneResult(PHONES[1], 0, "accepted", Outcome.OK, id_sms="x", cost="lots", parts=1)  # type: ignore[arg-type]
+    h = harness(lambda phones: [accepted(PHONES[0]), odd, accepted(PHONES[2])])
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT, State.UNKNOWN, State.SENT]
+
+
+def test_an_accepted_phone_with_unreadable_fields_is_sent_and_says_which(harness):
+    h = harness(lambda phones: [accepted(p, cost=None, parts=None, unreadable=("cost", "count_sms")) for p in phones])
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] * 3
+    record = h.store.get(ids[0])
+    assert record is not None and record.unreadable == "cost,count_sms" and record.id_sms == f"9{PHONES[0]}"
+    assert record.cost is None and record.parts is None
+
+
+def test_money_is_counted_exactly(harness):
+    phones = [f"3706{i:07d}" for i in range(50)]
+    h = harness(lambda sent: [accepted(p, cost=Decimal("0.0144"), parts=1) for p in sent])
+    for round_ in range(3):
+        h.sender.run(h.enqueue(phones, prefix=f"round{round_}-"))
+    assert h.stats.read()["cost"] == "2.16"  # 150 x 0.0144, not 2.1600000000000001
+
+
+def test_each_side_effect_happens_when_another_fails(harness):
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        return [PhoneResult(PHONES[0], 13, "stop list", Outcome.SUPPRESSION),
+                PhoneResult(PHONES[1], 32, "insufficient funds", Outcome.ACCOUNT), accepted(PHONES[2])]  # fmt: skip
+
+    h = harness(answer)
+
+    def broken_counters(*args, **kwargs) -> None:
+        raise redis.ResponseError("WRONGTYPE")
+
+    h.stats.record = broken_counters  # type: ignore[method-assign]
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SUPPRESSED, State.DEFERRED, State.SENT]
+    assert h.store.opted_out(PHONES) == {PHONES[0]}
+    pause = h.circuit.current()
+    assert pause is not None and pause.for_funds
+    assert h.circuit.price() == Decimal("0.0144")
+
+
+def test_a_long_retry_after_defers_until_then_without_spending_the_budget(harness):
+    h = harness(raising(ThrottledError("busy", retry_after=3600)))
+    ids = h.enqueue(PHONES[:1])
+    before = time.time()
+    h.sender.run(ids)
+    [message] = h.store.get_many(ids)
+    assert message is not None and message.state is State.DEFERRED and message.attempts == 0
+    due = h.store.redis.zscore(keys.DUE_INDEX, ids[0])
+    assert before + 3590 <= due <= time.time() + 3600
+    assert len(h.client.calls) == 1  # not hammered within the window
+
+
+def test_a_long_retry_after_waits_no_longer_than_the_message_is_valid(harness):
+    h = harness(raising(ThrottledError("busy", retry_after=3600)))
+    ids = h.enqueue(PHONES[:1], valid_until=time.time() + 60)
+    h.sender.run(ids)
+    assert h.store.redis.zscore(keys.DUE_INDEX, ids[0]) <= time.time() + 60
+
+
+def test_a_provider_that_is_not_lightsms_pauses_sending_and_keeps_the_messages(harness):
+    h = harness(raising(ProviderUnavailableError("send.php: HTTP 404: not LightSMS's API")))
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.DEFERRED] * 3
+    assert [m.attempts for m in h.store.get_many(ids) if m] == [0, 0, 0]
+    pause = h.circuit.current()
+    assert pause is not None and "404" in pause.reason
+    more = h.enqueue(["37060000009"], prefix="later")
+    h.sender.run(more)  # paused: not even tried
+    assert len(h.client.calls) == 1 and h.states(more) == [State.DEFERRED]
+
+
+def test_a_reply_after_the_lease_ran_out_still_makes_the_message_sent(harness, redis_client):
+    maintenance: list[Maintenance] = []
+
+    def late(phones: Sequence[str]) -> list[PhoneResult]:
+        # The sweeper gives up on the lease while the reply is on its way.
+        maintenance[0]._settle_expired_leases(h.store.now() + 10_000)
+        assert h.states(ids) == [State.UNKNOWN] * 3
+        return [accepted(p) for p in phones]
+
+    h = harness(late)
+    producer = type("P", (), {"store": h.store, "requeue": h.requeued.extend})()
+    maintenance.append(Maintenance(producer, h.circuit, RetryPolicy(3, 1, 1)))  # type: ignore[arg-type]
+    ids = h.enqueue()
+    h.sender.run(ids)
+    messages = [m for m in h.store.get_many(ids) if m]
+    assert [m.state for m in messages] == [State.SENT] * 3
+    assert [m.id_sms for m in messages] == [f"9{p}" for p in PHONES]
+    assert redis_client.zcard(keys.UNKNOWN_INDEX) == 0
+    assert h.requeued == []
+
+
+def test_an_unknown_message_is_not_moved_by_a_reply_of_another_attempt(harness, redis_client):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    ids = h.enqueue(PHONES[:1])
+    h.sender.run(ids)
+    # An operator resent it, it became UNKNOWN under a new lease; the old lease cannot settle it.
+    redis_client.hset(keys.message(ids[0]), mapping={"state": "UNKNOWN", "lease": "someone-else"})
+    from producers.store import Move
+
+    moved, _ = h.store.move(Move(ids[0], (State.SENDING, State.UNKNOWN), State.SENT, lease="old-lease"))
+    assert not moved
+
+
+def test_a_redis_blip_between_the_claim_and_the_request_is_ridden_out(harness):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    real_acquire = h.limiter.acquire
+    failures = iter([redis.ConnectionError("Connection refused"), redis.TimeoutError("timeout")])
+
+    def flaky(*, max_wait: float) -> bool:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real_acquire(max_wait=max_wait)
+
+    h.limiter.acquire = flaky  # type: ignore[method-assign]
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] * 3
+
+
+def test_funds_pause_holds_while_the_balance_is_below_one_part(harness):
+    h = harness(raising(InsufficientFundsError("insufficient funds", code=32)))
+    h.circuit.record_price(Decimal("0.0144"))
+    h.sender.run(h.enqueue(PHONES[:1]))
+    assert h.circuit.current() is not None
+    producer = type("P", (), {"store": h.store, "requeue": h.requeued.extend})()
+    maintenance = Maintenance(producer, h.circuit, RetryPolicy(3, 1, 1))  # type: ignore[arg-type]
+    maintenance._probe_pause(lambda: Decimal("0.01"))
+    assert h.circuit.current() is not None  # positive, but not one part's worth
+    maintenance._probe_pause(lambda: Decimal("0.0144"))
+    assert h.circuit.current() is None
+
+
+def test_pauses_close_together_grow_longer(harness):
+    h = harness(lambda phones: [])
+    first = h.circuit.pause(reason="funds", code=32, seconds=10)
+    h.circuit.resume()
+    second = h.circuit.pause(reason="funds", code=32, seconds=10)
+    assert second.until - time.time() > (first.until - time.time()) + 8
