@@ -84,7 +84,7 @@ class Producer:
     ) -> list[str]:
         """Enqueue one text to many recipients, all or nothing; ids in the order of `phones`.
 
-        With an idempotency key, each recipient's key is `<key>:<phone>`.
+        With an idempotency key, each recipient gets a key of its own derived from it (see _key_for).
         """
         now = time.time()
         options = check_options(
