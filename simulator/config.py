@@ -66,8 +66,19 @@ class Faults:
     stall_rate: float = 0
     stall_seconds: float = 30
     reset_rate: float = 0
+    # Processed normally, then the whole reply (status line, headers, body) written one byte at a
+    # time, trickle_interval seconds apart, until done, the client hangs up or the server stops.
+    trickle_rate: float = 0
+    trickle_interval: float = 0.3
+    # When reply_body is set, matching requests are processed normally but answered with exactly
+    # this body, status and Content-Type (also when trickled or stalled): any hostile reply shape
+    # after a real accept.
+    reply_body: str | None = None
+    reply_status: int = 200
+    reply_content_type: str = "application/json"
     endpoints: list[str] = field(default_factory=lambda: ["send"])
-    count: int | None = None  # remaining matching requests the rate faults apply to; None = all
+    # remaining matching requests the rate faults and reply_body apply to; None = all
+    count: int | None = None
     phone_errors: dict[str, int] = field(default_factory=dict)
     delivery_outcomes: dict[str, str] = field(default_factory=dict)
     max_rps: float | None = None
@@ -80,8 +91,9 @@ class Faults:
         return out
 
 
-_RATE_KEYS = ("http_500_rate", "http_503_rate", "http_429_rate", "stall_rate", "reset_rate")
-_FLOAT_KEYS = ("latency_ms", "stall_seconds", "clock_skew", *_RATE_KEYS)
+_RATE_KEYS = ("http_500_rate", "http_503_rate", "http_429_rate", "stall_rate", "reset_rate", "trickle_rate")
+_FLOAT_KEYS = ("latency_ms", "stall_seconds", "clock_skew", "trickle_interval", *_RATE_KEYS)
+MAX_TRICKLE_INTERVAL = 60.0
 # Keys of POST /_sim/faults that change the account rather than the fault state.
 ACCOUNT_KEYS = ("balance", "price", "forbidden_words", "batch_limit", "senders")
 
@@ -89,6 +101,10 @@ ACCOUNT_KEYS = ("balance", "price", "forbidden_words", "batch_limit", "senders")
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}")
+
+
+def _is_header_value(value: str) -> bool:
+    return all(" " <= ch <= "~" or "\xa0" <= ch <= "\xff" or ch == "\t" for ch in value)
 
 
 def _number(name: str, value: object) -> float:
@@ -115,6 +131,20 @@ def merge_faults(current: Faults, update: Mapping[str, Any]) -> Faults:
             values[key] = _number(key, value)
             if key in _RATE_KEYS and not 0 <= values[key] <= 1:
                 raise ValueError(f"{key} must be between 0 and 1")
+            if key == "trickle_interval" and not 0 <= values[key] <= MAX_TRICKLE_INTERVAL:
+                raise ValueError(f"trickle_interval must be between 0 and {MAX_TRICKLE_INTERVAL:g} seconds")
+        elif key == "reply_body":
+            if value is not None and not isinstance(value, str):
+                raise ValueError("reply_body must be a string or null")
+            values[key] = value
+        elif key == "reply_status":
+            if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+                raise ValueError("reply_status must be an integer HTTP status (100-599)")
+            values[key] = value
+        elif key == "reply_content_type":
+            if not isinstance(value, str) or not value or not _is_header_value(value):
+                raise ValueError("reply_content_type must be a non-empty header value (printable latin-1)")
+            values[key] = value
         elif key in ("count", "max_rps"):
             values[key] = None if value is None else _number(key, value)
             if key == "count" and values[key] is not None:

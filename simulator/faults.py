@@ -6,10 +6,19 @@ from dataclasses import dataclass
 
 from simulator.state import SimState
 
-__all__ = ["Decision", "decide"]
+__all__ = ["Decision", "Reply", "decide"]
 
 HTTP_500, HTTP_503, HTTP_429 = "http:500", "http:503", "http:429"
-STALL, RESET = "stall", "reset"
+STALL, RESET, TRICKLE = "stall", "reset", "trickle"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply that replaces the real one (reply_body): exactly this status, body and type."""
+
+    status: int
+    body: bytes
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,8 @@ class Decision:
     kind: str | None  # one of the constants above, or None for a normal answer
     latency: float = 0.0  # seconds to wait before answering
     stall_seconds: float = 0.0
+    trickle_interval: float = 0.0
+    reply: Reply | None = None  # answer this instead of the real reply (after processing normally)
 
 
 NO_FAULT = Decision(None)
@@ -33,15 +44,21 @@ def decide(state: SimState, endpoint: str) -> Decision:
             if faults.count <= 0:
                 return Decision(None, latency)
             faults.count -= 1
+        reply = None
+        if faults.reply_body is not None:
+            reply = Reply(faults.reply_status, faults.reply_body.encode(), faults.reply_content_type)
         draw = state.random.random()
-        for kind, rate in (
+        kind = None
+        for candidate, rate in (
             (HTTP_500, faults.http_500_rate),
             (HTTP_503, faults.http_503_rate),
             (HTTP_429, faults.http_429_rate),
             (STALL, faults.stall_rate),
             (RESET, faults.reset_rate),
+            (TRICKLE, faults.trickle_rate),
         ):
             if draw < rate:
-                return Decision(kind, latency, faults.stall_seconds)
+                kind = candidate
+                break
             draw -= rate
-        return Decision(None, latency)
+        return Decision(kind, latency, faults.stall_seconds, faults.trickle_interval, reply)

@@ -170,19 +170,30 @@ class SimHandler(BaseHTTPRequestHandler):
             state.record(arrived=arrived, endpoint=name, outcome="reset", phones=phones)
             self._reset_connection()
             return
+        status = 200
+        if decision.reply is not None:  # processed as usual above; answered with the injected reply
+            status, body, content_type = decision.reply.status, decision.reply.body, decision.reply.content_type
+            outcome = f"reply:{outcome}"
         if decision.kind == faults.STALL:
             state.record(arrived=arrived, endpoint=name, outcome="stall", phones=phones)
             if self.server.stopping.wait(decision.stall_seconds):
                 return
+        elif decision.kind == faults.TRICKLE:
+            state.record(arrived=arrived, endpoint=name, outcome="trickle", phones=phones)
+            self._trickle(self._response_bytes(status, body, content_type), decision.trickle_interval)
+            return
         else:
             state.record(arrived=arrived, endpoint=name, outcome=outcome, phones=phones)
-        self._reply(200, body, content_type)
+        self._reply(status, body, content_type)
         if state.config.verbose:
             sys.stderr.write(f"lightsms-sim {name} -> {outcome}\n")
 
     def _reply(self, status: int, body: bytes, content_type: str, *extra: tuple[str, str]) -> None:
+        self.wfile.write(self._response_bytes(status, body, content_type, *extra))  # one write: see above
+
+    def _response_bytes(self, status: int, body: bytes, content_type: str, *extra: tuple[str, str]) -> bytes:
         lines = [
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            f"HTTP/1.1 {status} {_phrase(status)}",
             f"Server: {self.server_version}",
             f"Date: {formatdate(usegmt=True)}",
             f"Content-Type: {content_type}",
@@ -192,7 +203,20 @@ class SimHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + body)  # one write: see the module docstring
+        return head + body
+
+    def _trickle(self, reply: bytes, interval: float) -> None:
+        """Write `reply` one byte at a time, `interval` seconds apart; stop early (and close) when
+        the client hangs up or the server stops."""
+        for index in range(len(reply)):
+            try:
+                self.connection.sendall(reply[index : index + 1])
+            except OSError:  # the client hung up (EPIPE, ECONNRESET)
+                self.close_connection = True
+                return
+            if index + 1 < len(reply) and self.server.stopping.wait(interval):
+                self.close_connection = True
+                return
 
     def _reset_connection(self) -> None:
         """Abort with a TCP RST: linger 0 and close, so the client sees a reset, not a clean EOF."""
@@ -209,6 +233,13 @@ class SimHandler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # we never call send_response; _api logs the outcome instead
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # an injected reply_status with no standard phrase
+        return "Unknown"
 
 
 class Simulator:

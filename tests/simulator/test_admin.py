@@ -52,6 +52,7 @@ def test_faults_merge_and_read_back(admin: Admin) -> None:
     expected_keys = {
         "latency_ms", "http_500_rate", "http_503_rate", "http_429_rate", "stall_rate", "stall_seconds",
         "reset_rate", "endpoints", "count", "phone_errors", "delivery_outcomes", "max_rps", "clock_skew",
+        "trickle_rate", "trickle_interval", "reply_body", "reply_status", "reply_content_type",
         "balance", "price", "forbidden_words", "batch_limit", "senders", "variants",
     }  # fmt: skip
     assert set(faults) == expected_keys
