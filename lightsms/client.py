@@ -74,6 +74,7 @@ class LightSmsClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: tuple[float, float] = (3.05, 10.0),
+        deadline: float | None = None,
         response_format: str = "json",
         default_region: str | None = None,
         batch_limit: int = 50,
@@ -96,7 +97,8 @@ class LightSmsClient:
         self.default_region = default_region
         self.batch_limit = batch_limit
         self.max_parts = max_parts
-        self.transport = Transport(timeout=timeout, pool_size=pool_size)
+        # deadline: seconds for a whole request, connect to last byte (default: read timeout + 2).
+        self.transport = Transport(timeout=timeout, deadline=deadline, pool_size=pool_size)
         self.clock = ServerClock(self.server_time, refresh_interval=clock_refresh_interval)
 
     def __repr__(self) -> str:
