@@ -30,8 +30,12 @@ def worker_config(settings: Settings) -> dict[str, Any]:
         task_time_limit=lease * 0.9,
         # Flower switches task events on while it runs; off otherwise, they cost ~20% throughput.
         worker_send_task_events=False,
-        beat_scheduler="redbeat.RedBeatScheduler",
+        # RedBeat that survives Redis outages and reads REDIS_URL from the settings, never from this config
+        # (Celery's config views would show a redbeat_redis_url with its password): see worker/beat.py.
+        beat_scheduler="worker.beat:ResilientRedBeatScheduler",
         redbeat_key_prefix="sms:redbeat:",
+        # For beat's redis.Redis (worker/beat.py adds a short retry): a Redis that stops answering must not hang beat.
+        redbeat_redis_options={"socket_connect_timeout": 5, "socket_timeout": 5},
         redbeat_lock_timeout=max(30, int(settings.lightsms_sweep_interval * 5)),
         beat_max_loop_interval=1,
         beat_schedule={
@@ -47,9 +51,6 @@ def worker_config(settings: Settings) -> dict[str, Any]:
             },
         },
     )
-    if settings.broker_url != settings.redis_url:
-        # RedBeat falls back to broker_url, which Celery masks in its config views; this one it shows.
-        conf["redbeat_redis_url"] = settings.redis_url
     return conf
 
 
