@@ -15,7 +15,15 @@ from types import TracebackType
 from typing import TypeVar
 
 from .clock import ServerClock
-from .errors import ClockRejectedError, InvalidInput, InvalidLoginError, LightSmsError, NotSentError
+from .errors import (
+    ClockRejectedError,
+    InvalidInput,
+    InvalidLoginError,
+    LightSmsError,
+    MalformedResponseError,
+    NotSentError,
+    ProviderUnavailableError,
+)
 from .models import Balance, BlacklistEntry, DeliveryStatus, IncomingSms, PhoneResult
 from .parsing import (
     parse_balance,
@@ -97,7 +105,7 @@ class LightSmsClient:
         self.default_region = default_region
         self.batch_limit = batch_limit
         self.max_parts = max_parts
-        # deadline: seconds for a whole request, connect to last byte (default: read timeout + 2).
+        # deadline: seconds for a whole request, connect to last byte (default: connect + read timeout).
         self.transport = Transport(timeout=timeout, deadline=deadline, pool_size=pool_size)
         self.clock = ServerClock(self.server_time, refresh_interval=clock_refresh_interval)
 
@@ -173,7 +181,12 @@ class LightSmsClient:
     def server_time(self) -> int:
         """LightSMS's clock (timestamp.php, unsigned)."""
         _, body = self.transport.get(self.base_url + "timestamp.php", {}, endpoint="timestamp.php")
-        return parse_timestamp(body)
+        try:
+            return parse_timestamp(body)
+        except MalformedResponseError as error:
+            # timestamp.php answers a bare number and nothing else: a page here (HTML from a
+            # wrong base URL, a captive portal, an outage notice) means the API is not what answered.
+            raise ProviderUnavailableError(f"{error}: not LightSMS's API; check LIGHTSMS_BASE_URL") from None
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -182,7 +195,7 @@ class LightSmsClient:
         itself, so whatever it was, the request was not sent."""
         try:
             return self.clock.stamp()
-        except NotSentError:
+        except (NotSentError, ProviderUnavailableError):
             raise
         except LightSmsError as error:
             raise NotSentError(f"{endpoint}.php not sent: could not read LightSMS's clock ({error})") from None

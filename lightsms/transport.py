@@ -51,7 +51,14 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from .deadline import Ticket, current_ticket, watchdog
-from .errors import AmbiguousError, ConnectError, LightSmsError, PermanentError, ThrottledError
+from .errors import (
+    AmbiguousError,
+    ConnectError,
+    LightSmsError,
+    PermanentError,
+    ProviderUnavailableError,
+    ThrottledError,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -66,6 +73,11 @@ __all__ = [
 NO_RETRIES = Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0, raise_on_status=False)
 
 _THROTTLED = frozenset({429, 503})
+# Answered by a web server in front of the API scripts, never by them: not found, method not
+# allowed, gone, and the authentication a proxy or firewall asks for.
+_NOT_THE_API = frozenset({401, 403, 404, 405, 407, 410})
+# A Retry-After in seconds: ASCII digits, and a sane number of them.
+_RETRY_SECONDS = re.compile(r"[0-9]{1,9}")
 _MAX_CHAIN = 12
 # urllib3 logs request URLs at DEBUG (and on retries): ours carry the signature, phones and text.
 _URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
@@ -210,7 +222,7 @@ class Transport:
     """Pooled GETs with a total deadline per request.
 
     `timeout` is (connect, read) in seconds, as requests takes it; `deadline` bounds the whole
-    request, connect to last body byte (default: read timeout + 2 s); `max_body` caps a reply's
+    request, connect to last body byte (default: connect + read timeout); `max_body` caps a reply's
     (decoded) body in bytes.
     """
 
@@ -225,7 +237,7 @@ class Transport:
     ) -> None:
         connect, read = timeout
         self.timeout = (float(connect), float(read))
-        self.deadline = float(deadline) if deadline is not None else self.timeout[1] + 2.0
+        self.deadline = float(deadline) if deadline is not None else self.timeout[0] + self.timeout[1]
         if not 0 < self.deadline < math.inf:
             raise ValueError("deadline must be a positive number of seconds")
         if max_body <= 0:
@@ -313,10 +325,11 @@ def classify_status(response: requests.Response, *, where: str) -> LightSmsError
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         hint = f", retry after {retry_after:g} s" if retry_after is not None else ""
         return ThrottledError(f"{where}: HTTP {status} (throttled, not processed{hint})", retry_after=retry_after)
-    if 300 <= status < 400:
-        # A redirect is not followed: the API itself never processed the request. Retrying cannot
-        # help, the base URL is wrong.
-        return PermanentError(f"{where}: HTTP {status} redirect; check the base URL")
+    if 300 <= status < 400 or status in _NOT_THE_API:
+        # A redirect (never followed), or a status no API script answers with: whatever answered is
+        # not LightSMS's API, so nothing was processed. A wrong base URL or an outage: every
+        # request would meet the same, so sending pauses rather than failing message by message.
+        return ProviderUnavailableError(f"{where}: HTTP {status}: not LightSMS's API; check LIGHTSMS_BASE_URL")
     return AmbiguousError(f"{where}: HTTP {status}; the request may have been processed")
 
 
@@ -356,11 +369,13 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _RETRY_SECONDS.fullmatch(value):
         return float(value)
+    if len(value) > 64:
+        return None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if when.tzinfo is None:  # "-0000": HTTP dates are GMT anyway
         when = when.replace(tzinfo=UTC)

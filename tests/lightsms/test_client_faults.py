@@ -161,3 +161,19 @@ def test_unknown_login_is_invalid_login_without_resync(make_client: ClientFactor
         client.balance()
     assert caught.value.code == 7
     assert sim.endpoints() == ["timestamp", "balance"]
+
+
+def test_a_base_url_that_is_not_the_api_is_provider_unavailable_not_sent(make_client: ClientFactory, sim: Sim) -> None:
+    wrong = make_client(base_url=sim.base_url.replace("/external/get/", "/nothing/here/"))
+    with pytest.raises(errors.ProviderUnavailableError, match="404") as caught:
+        wrong.send([PHONE_A], "Hi", sender=SENDER)
+    assert isinstance(caught.value, errors.AccountError)  # pause everyone; not a per-message failure
+    assert sim.admin.messages() == []
+
+
+def test_a_page_instead_of_a_timestamp_is_provider_unavailable(make_client: ClientFactory, sim: Sim) -> None:
+    sim.admin.faults(endpoints=["timestamp"], reply_body="<html><body>Maintenance</body></html>",
+                     reply_content_type="text/html")  # fmt: skip
+    with pytest.raises(errors.ProviderUnavailableError, match="timestamp.php"):
+        make_client().send([PHONE_A], "Hi", sender=SENDER)
+    assert sim.admin.messages() == []

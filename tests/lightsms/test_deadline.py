@@ -368,12 +368,12 @@ def test_ssl_error_after_the_request_was_written_is_ambiguous() -> None:
 
 
 def test_deadline_defaults_and_validation() -> None:
-    assert Transport().deadline == 12.0
-    assert Transport(timeout=(1.0, 3.0)).deadline == 5.0
+    assert Transport().deadline == pytest.approx(3.05 + 10.0)  # the same default as LIGHTSMS_REQUEST_DEADLINE
+    assert Transport(timeout=(1.0, 3.0)).deadline == 4.0
     assert Transport(timeout=(1.0, 3.0), deadline=0.5).deadline == 0.5
     client = LightSmsClient("demo", "key", timeout=(1.0, 2.0), deadline=7.5)
     assert client.transport.deadline == 7.5
-    assert LightSmsClient("demo", "key", timeout=(1.0, 2.0)).transport.deadline == 4.0
+    assert LightSmsClient("demo", "key", timeout=(1.0, 2.0)).transport.deadline == 3.0
     for bad in (0, -1, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="deadline"):
             Transport(deadline=bad)

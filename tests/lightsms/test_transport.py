@@ -72,7 +72,10 @@ def test_classification_of_wrapped_exceptions(error: Exception, cls: type[errors
 @pytest.mark.parametrize(
     ("header", "expected"), [(None, None), ("", None), ("7", 7.0), ("soon", None),
                           (formatdate(1_000_030.0, usegmt=True), 30.0), (formatdate(1_000_030.0), 30.0),
-                          (formatdate(999_000.0, usegmt=True), 0.0)]
+                          (formatdate(999_000.0, usegmt=True), 0.0),
+                          # hostile headers: never an exception, never infinity
+                          ("\u00b2", None), ("\u0661\u0662", None), ("9" * 5000, None), ("1e400", None),
+                          ("-5", None), ("Mon, 99 Foo 99999999 99:99:99 GMT", None), ("x" * 10_000, None)]
 )
 def test_retry_after(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header, now=1_000_000.0) == expected
@@ -132,7 +135,11 @@ def _reply(raw: bytes) -> Callable[[socket.socket], None]:
         (_reply(b"HTTP/1.1 502 Bad\r\nContent-Length: 0\r\n\r\n"), errors.AmbiguousError, "HTTP 502"),
         (_reply(b"HTTP/1.1 504 Late\r\nContent-Length: 0\r\n\r\n"), errors.AmbiguousError, "HTTP 504"),
         (_reply(b"HTTP/1.1 302 Moved\r\nLocation: http://127.0.0.1:9/\r\nContent-Length: 0\r\n\r\n"),
-         errors.PermanentError, "redirect"),
+         errors.ProviderUnavailableError, "HTTP 302: not LightSMS's API"),
+        (_reply(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n<h1>?</h1"),
+         errors.ProviderUnavailableError, "HTTP 404: not LightSMS's API"),
+        (_reply(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"), errors.ProviderUnavailableError,
+         "LIGHTSMS_BASE_URL"),
     ],
 )  # fmt: skip
 def test_failures_on_real_sockets(
