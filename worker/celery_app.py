@@ -11,6 +11,8 @@ from producers.celery_client import celery_config
 from producers.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK, QUEUES, SWEEP_TASK
 from producers.settings import ConfigError, Settings, get_settings
 
+from .upkeep import UpkeepStep
+
 
 def worker_config(settings: Settings) -> dict[str, Any]:
     lease = settings.lightsms_lease_seconds
@@ -65,6 +67,7 @@ def _config_or_exit() -> dict[str, Any]:
 
 def make_app() -> Celery:
     app = Celery("lightsms-queue", include=["worker.tasks"])
+    app.steps["worker"].add(UpkeepStep)
     # Evaluated on first use of the config, not at import: settings are read at start-up.
     app.add_defaults(_config_or_exit)
     return app

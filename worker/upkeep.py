@@ -1,0 +1,101 @@
+"""Upkeep beside the send pool: beat's maintenance ticks run on a thread of their own.
+
+The due mover and the sweeper (and the pollers to come) must keep running when every send thread is
+busy or stuck in a slow reply; in Celery's pool they would wait behind the sends, since a worker
+whose threads are all busy fetches nothing. So the pool does not consume `sms.maintenance`: each
+worker process runs one UpkeepConsumer thread, with a broker connection of its own, that takes
+beat's ticks from that queue and runs the task right there. A tick is acknowledged before it runs:
+ticks are periodic and idempotent, and one lost with its worker is simply the next one's work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Celery, bootsteps
+from kombu import Connection, Consumer, Message
+from kombu.mixins import ConsumerMixin
+
+from producers.contract import MAINTENANCE_QUEUE
+
+log = logging.getLogger("lightsms_queue.upkeep")
+
+STOP_TIMEOUT = 10.0
+
+
+class UpkeepConsumer(ConsumerMixin):
+    def __init__(self, app: Celery, connection: Connection) -> None:
+        self.app = app
+        self.connection = connection
+        self._outage_logged = False
+
+    def get_consumers(self, consumer: Any, channel: Any) -> list[Consumer]:
+        return [consumer(queues=[MAINTENANCE_QUEUE], callbacks=[self.on_tick], accept=["json"], prefetch_count=1)]
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        if not self._outage_logged:  # one line per outage, not a traceback per retry
+            log.warning("upkeep: broker unreachable (%s); retrying", type(exc).__name__)
+            self._outage_logged = True
+
+    def on_connection_revived(self) -> None:
+        if self._outage_logged:
+            log.info("upkeep: broker reachable again")
+        self._outage_logged = False
+
+    def on_tick(self, body: Any, message: Message) -> None:
+        message.ack()
+        name = message.headers.get("task")
+        task = self.app.tasks.get(name) if isinstance(name, str) else None
+        if task is None:
+            log.error("upkeep: dropping a message for unknown task %r", name)
+            return
+        if _expired(message.headers.get("expires")):
+            return
+        args, kwargs = _arguments(body)
+        try:
+            task(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            log.error("upkeep: %s failed (%s)", name, type(exc).__name__)
+
+
+def _arguments(body: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Celery's task message protocol 2: the body is [args, kwargs, embed]."""
+    if isinstance(body, list | tuple) and len(body) >= 2:
+        return list(body[0] or []), dict(body[1] or {})
+    return [], {}
+
+
+def _expired(expires: object) -> bool:
+    if not isinstance(expires, str):
+        return False
+    try:
+        when = datetime.fromisoformat(expires)
+    except ValueError:
+        return False
+    return when < datetime.now(when.tzinfo or UTC)
+
+
+class UpkeepStep(bootsteps.StartStopStep):
+    """Starts the upkeep thread with the worker and stops it with the worker."""
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.consumer: UpkeepConsumer | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, parent: Any) -> None:
+        app = parent.app
+        # The pool must not take ticks too: a tick waiting behind busy send threads is the problem.
+        app.amqp.queues.deselect([MAINTENANCE_QUEUE.name])
+        self.consumer = UpkeepConsumer(app, app.connection_for_read())
+        self.thread = threading.Thread(target=self.consumer.run, name="lightsms-upkeep", daemon=True)
+        self.thread.start()
+
+    def stop(self, parent: Any) -> None:
+        if self.consumer is not None:
+            self.consumer.should_stop = True
+        if self.thread is not None:
+            self.thread.join(STOP_TIMEOUT)
