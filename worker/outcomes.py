@@ -57,6 +57,10 @@ class OutcomePlanner:
             price = result.cost / result.parts if result.cost is not None and result.parts else self.plan.price_per_part
             self._add(message, State.SENT, "sent", sent, ttl=self.record_ttl)
             self.plan.cost, self.plan.parts, self.plan.price_per_part = cost, parts, price
+        elif result.code is None:
+            # No readable code for this phone (absent, or nonsense): held UNKNOWN whatever on_unknown
+            # says, since the phone may well have been accepted.
+            self.unknown(message, {"error_code": "unreadable", "error_meaning": result.meaning}, hold=True)
         elif result.outcome is Outcome.NOT_SENT and result.code not in CLOCK_CODES:
             # Only a refused signature proves a phone was not sent; another "not sent" code under a
             # phone key (18 belongs to status.php) proves nothing about a send.
