@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from .clock import ServerClock
 from .errors import (
+    AmbiguousError,
     ClockRejectedError,
     InvalidInput,
     InvalidLoginError,
@@ -137,7 +138,20 @@ class LightSmsClient:
         params = {"phone": ",".join(normalized), "text": text, "sender": sender}
         if when is not None:
             params["sendingTime"] = when
-        return self._signed("send", params, lambda body: parse_send(body, self.response_format, normalized))
+        return self._signed("send", params, lambda body: self._parse_send(body, normalized))
+
+    def _parse_send(self, body: str, phones: list[str]) -> list[PhoneResult]:
+        """parse_send; a reply with nothing in it that reads as LightSMS's (an outage page, a proxy's
+        error) also makes the next request ask timestamp.php first, which shows whether the API
+        answers at all (ProviderUnavailableError when it does not)."""
+        try:
+            results = parse_send(body, self.response_format, phones)
+        except AmbiguousError:
+            self.clock.expire()
+            raise
+        if not any(r.code is not None for r in results):
+            self.clock.expire()
+        return results
 
     # --- lookups: code 19 ("empty response") is an empty result, not an error -------------------
 

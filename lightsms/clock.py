@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from .errors import ProviderUnavailableError
+
 __all__ = ["ServerClock"]
 
 
@@ -54,14 +56,20 @@ class ServerClock:
             if self._due():
                 try:
                     self._refresh_locked()
-                except Exception:
-                    if self._offset is None:
+                except Exception as error:
+                    # Not LightSMS's API answering (a page, a 404) is no clock hiccup: say so now.
+                    if self._offset is None or isinstance(error, ProviderUnavailableError):
                         raise
                     # Keep signing with the old offset; try again after the next interval.
                     self._refreshed_at = self._monotonic()
                     self._stale = False
             assert self._offset is not None
             return int(self._wall() + self._offset), self._generation
+
+    def expire(self) -> None:
+        """Ask timestamp.php again before the next request (after a reply that was not LightSMS's)."""
+        with self._lock:
+            self._stale = True
 
     def refresh(self) -> None:
         """Ask the server now; raises (and keeps any old offset) when that fails."""

@@ -75,6 +75,9 @@ CODES: dict[int, Code] = {code: Code(code, meaning, outcome) for code, meaning, 
 
 # Codes that describe the whole request even when LightSMS reports them under a phone key.
 REQUEST_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 24})
+# Codes that, refusing a whole multi-phone request, may be one phone's fault (14: too many phones; a
+# stop-listed, invalid or unreachable number): nothing was sent, so a sender splits the batch.
+SPLIT_CODES = frozenset({13, 14, 16, 31, 33, 34, 36})
 # Codes that say the signature or timestamp was refused: resync the clock before re-signing.
 CLOCK_CODES = frozenset({6, 24})
 

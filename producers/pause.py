@@ -18,6 +18,11 @@ from . import keys
 
 FUNDS_CODES = frozenset({32, 35})
 MAX_PAUSE = 3600.0
+MAX_DOUBLINGS = 16  # 2**16 times any pause length is past MAX_PAUSE already
+# Past this many pauses in close succession a successful probe no longer ends a pause early: an
+# account that keeps failing right after each probe (balance.php answers, send.php does not) waits
+# out each, longer, pause instead of flapping every few seconds.
+PROBE_STRIKES = 2
 # A strike is forgotten after this long without another pause.
 STRIKE_MEMORY = 2 * MAX_PAUSE
 
@@ -27,6 +32,8 @@ class Pause:
     reason: str
     code: int | None
     until: float
+    strikes: int = 1
+    probe: bool = False  # may a successful probe end it early? (never one an operator wrote by hand)
 
     @property
     def for_funds(self) -> bool:
@@ -45,17 +52,19 @@ class AccountCircuit:
         current = self.current()
         if current is not None:
             return current
-        strikes = int(self.redis.get(self.strikes_key) or 0)
-        length = min(MAX_PAUSE, seconds * 2**strikes)
+        strikes = _count(self.redis.get(self.strikes_key))
+        length = min(MAX_PAUSE, seconds * 2 ** min(strikes, MAX_DOUBLINGS))
         until = time.time() + length
-        body = json.dumps({"reason": reason, "code": code, "until": until})
+        pause = Pause(reason, code, until, strikes=strikes + 1, probe=strikes < PROBE_STRIKES)
+        body = json.dumps({"reason": reason, "code": code, "until": until, "strikes": pause.strikes,
+                           "probe": pause.probe})  # fmt: skip
         if self.redis.set(self.key, body, px=max(1, int(length * 1000)), nx=True):
             pipe = self.redis.pipeline(transaction=False)
             pipe.incr(self.strikes_key)
             pipe.expire(self.strikes_key, int(STRIKE_MEMORY + length))
             pipe.execute()
-            return Pause(reason, code, until)
-        return self.current() or Pause(reason, code, until)
+            return pause
+        return self.current() or pause
 
     def current(self) -> Pause | None:
         raw = self.redis.get(self.key)
@@ -63,9 +72,11 @@ class AccountCircuit:
             return None
         try:
             data = json.loads(raw)
-            return Pause(str(data["reason"]), data.get("code"), float(data["until"]))
-        except (ValueError, KeyError, TypeError):  # written by hand: still a pause
-            return Pause("paused (unreadable pause record)", None, time.time() + 60)
+            code = data.get("code")
+            return Pause(str(data["reason"]), code if isinstance(code, int) else None, float(data["until"]),
+                         strikes=_count(data.get("strikes")), probe=data.get("probe") is True)  # fmt: skip
+        except (ValueError, KeyError, TypeError, AttributeError):  # written by hand: still a pause
+            return Pause("paused by hand (unreadable pause record)", None, time.time() + 60)
 
     def resume(self) -> None:
         self.redis.delete(self.key)
@@ -87,3 +98,10 @@ class AccountCircuit:
         """Enough money for one part at the last known price (any positive balance when unknown)."""
         price = self.price()
         return balance >= price if price is not None and price > 0 else balance > 0
+
+
+def _count(raw: object) -> int:
+    try:
+        return max(0, int(raw.decode() if isinstance(raw, bytes) else str(raw)))  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return 0

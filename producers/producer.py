@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 from celery import Celery
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .celery_client import Dispatcher, make_producer_app
 from .message import Message
@@ -21,8 +23,11 @@ from .states import CANCELLABLE, State
 from .store import Move, Store
 from .validation import OptedOutError, Options, check_options, check_phone, check_phones
 
-# A Redis call must never hang a sender past its lease: fail, and let the retry or the sweeper act.
-REDIS_TIMEOUTS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0, "health_check_interval": 10}
+# A Redis call must never hang a sender past its lease: fail, and let our own retry or the sweeper
+# act. redis-py 8 would retry each command ten times (with nested connect retries: minutes against a
+# Redis that accepts and never answers); one immediate retry covers a pooled connection that died.
+REDIS_TIMEOUTS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0, "health_check_interval": 10,
+                  "retry": Retry(NoBackoff(), 1)}  # fmt: skip
 log = logging.getLogger("lightsms_queue.producer")
 
 

@@ -33,6 +33,7 @@ class Move:
     ttl: int = 0
     fields: tuple[tuple[str, object], ...] = ()
     when: tuple[str, str] = ("", "")  # a field and the value it must hold for the move
+    expired_by: float | None = None  # out of SENDING only once the lease has run out by this time
 
 
 class Store:
@@ -107,7 +108,9 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         for m in moves:
             allowed = ",".join(m.allowed)
-            args: list[str | int | float] = [m.message_id, allowed, m.to.value, m.score, m.lease, m.ttl, now, *m.when]
+            expired_by = "" if m.expired_by is None else m.expired_by
+            args: list[str | int | float] = [m.message_id, allowed, m.to.value, m.score, m.lease, m.ttl, now, *m.when,
+                                             expired_by]  # fmt: skip
             for name, value in m.fields:
                 args += [name, "" if value is None else str(value)]
             self._transition(keys=[keys.message(m.message_id), *keys.INDEXES], args=args, client=pipe)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from scripts.redis_binary import find_redis_server
 
@@ -82,7 +82,8 @@ def main() -> int:
         flower_port = free_port(5555)
         start("flower", [celery, "-A", "worker", "flower", "--address=127.0.0.1", f"--port={flower_port}"])
         print(
-            f"\nlightsms-queue is running: Redis {env['REDIS_URL']}, LightSMS {env['LIGHTSMS_BASE_URL']},"
+            f"\nlightsms-queue is running: Redis {_without_password(env['REDIS_URL'])}, "
+            f"LightSMS {_without_password(env['LIGHTSMS_BASE_URL'])},"
             f" Flower http://127.0.0.1:{flower_port}/\n"
             "Send one from another shell with the same REDIS_URL and LIGHTSMS_BASE_URL:\n"
             "  python -c \"import producers; print(producers.send('+37060000001', 'Hello'))\"\n"
@@ -107,5 +108,15 @@ def main() -> int:
                 process.kill()
 
 
+def _without_password(url: str) -> str:
+    """The URL as it may be printed: a password in it becomes ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -97,10 +97,11 @@ class Maintenance:
 
     def _probe_pause(self, balance_probe: Callable[[], Decimal]) -> None:
         """While paused, ask LightSMS for the balance: an answer proves the base URL and the login
-        work again; a pause for funds also needs money for at least one part."""
+        work again; a pause for funds also needs money for at least one part. Only the first pauses
+        of a run end early this way (see PROBE_STRIKES)."""
         pause = self.circuit.current()
-        if pause is None:
-            return
+        if pause is None or not pause.probe:
+            return  # none, one an operator set, or one of a run that must now wait itself out
         try:
             money = balance_probe()
         except Exception as exc:  # noqa: BLE001 - a failed probe just keeps the pause
@@ -116,4 +117,6 @@ class Maintenance:
         return [m for m in self.store.get_many(ids) if m is not None and m.state is state]
 
     def _move(self, m: Message, to: State, *, when: tuple[str, str], score: float, **fields: object) -> Move:
-        return Move(m.id, (m.state,), to, score=score, lease=m.lease or "", fields=tuple(fields.items()), when=when)
+        # The lease must still have run out when the move happens: a worker may have renewed it since.
+        return Move(m.id, (m.state,), to, score=score, lease=m.lease or "", fields=tuple(fields.items()), when=when,
+                    expired_by=score)  # fmt: skip

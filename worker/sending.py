@@ -24,13 +24,12 @@ from tenacity import (
     wait_random,
 )
 
-from lightsms.codes import Outcome
+from lightsms.codes import SPLIT_CODES, Outcome
 from lightsms.errors import (
     AccountError,
     InvalidInput,
     LightSmsError,
     NotSentError,
-    PermanentError,
     ThrottledError,
 )
 from lightsms.models import PhoneResult
@@ -52,7 +51,6 @@ log = logging.getLogger("lightsms_queue.send")
 T = TypeVar("T")
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
-TOO_MANY_PHONES = 14
 # Redis calls around a send are retried this long (a restart with AOF takes seconds); past that the
 # lease and the sweeper take over.
 REDIS_PATIENCE = 60.0
@@ -153,12 +151,35 @@ class BatchSender:
             return
         lease = uuid.uuid4().hex
         claimed = self._claim(batch, lease)
-        if not claimed:
-            return
+        if claimed:
+            self._send_claimed(claimed, lease)
+
+    def _claim(self, batch: list[Message], lease: str) -> list[Message]:
+        ids = [m.id for m in batch]
+
+        def claim() -> list[Message]:
+            lease_until = self.store.now() + self.settings.lightsms_lease_seconds
+            self.store.apply([
+                Move(m.id, (State.QUEUED,), State.SENDING, score=lease_until,
+                     fields=(("lease", lease), ("lease_until", lease_until), ("inflight", "0")))
+                for m in batch
+            ])  # fmt: skip
+            # Ours is what holds our lease now, whatever the reply said: a claim whose reply was lost
+            # and that ran again reports "not moved" for messages it did move. Reading the records
+            # also gives a duplicate task the current attempts.
+            return [m for m in self.store.get_many(ids) if m is not None and m.state is State.SENDING
+                    and m.lease == lease]  # fmt: skip
+
+        return self._durably(claim)
+
+    def _send_claimed(self, claimed: list[Message], lease: str) -> None:
+        """One send.php call for the claimed messages, its outcome applied before anything else
+        happens; halves of a batch LightSMS found too large follow, each applied in its turn."""
         planner = OutcomePlanner(policy=self.policy, record_ttl=self.record_ttl, lease=lease)
         failure: BaseException | None = None
+        halves: list[list[Message]] = []
         try:
-            self._send_into(planner, claimed, lease)
+            halves = self._send_into(planner, claimed, lease)
         except BaseException as exc:  # noqa: BLE001 - whatever it is, the claimed messages are settled first
             failure = exc
         # What is known is applied even after a failure: a phone LightSMS accepted stays SENT.
@@ -167,45 +188,32 @@ class BatchSender:
             self._settle_unsettled(claimed, lease, failure)
             if not isinstance(failure, Exception):
                 raise failure  # a shutdown or a time limit: settled, now let it through
+        for half in halves:
+            self._send_claimed(half, lease)
 
-    def _claim(self, batch: list[Message], lease: str) -> list[Message]:
-        def claim() -> list[Message]:
-            lease_until = self.store.now() + self.settings.lightsms_lease_seconds
-            moves = [
-                Move(m.id, (State.QUEUED,), State.SENDING, score=lease_until,
-                     fields=(("lease", lease), ("lease_until", lease_until), ("inflight", "0")))
-                for m in batch
-            ]  # fmt: skip
-            results = self.store.apply(moves)
-            ids = [m.id for m, (ok, _) in zip(batch, results, strict=True) if ok]
-            # Read again now that they are ours: a duplicate task may have read them before another
-            # attempt changed them (attempts, above all).
-            return [m for m in self.store.get_many(ids) if m is not None and m.state is State.SENDING
-                    and m.lease == lease]  # fmt: skip
-
-        return self._durably(claim)
-
-    def _send_into(self, planner: OutcomePlanner, claimed: list[Message], lease: str) -> None:
+    def _send_into(self, planner: OutcomePlanner, claimed: list[Message], lease: str) -> list[list[Message]]:
+        """Plan each claimed message's outcome; the halves to send next when LightSMS refused the
+        batch as a whole for a reason one of its phones may cause (nothing was sent)."""
+        in_request = list(claimed)  # narrowed by _call to what the request really carried
         try:
-            sent, results = self._call(claimed, lease)
+            sent, results = self._call(claimed, lease, in_request)
         except RateLimited:
-            for m in claimed:
+            for m in in_request:
                 planner.defer(m, until=time.time() + 1.0, reason="waiting for the rate limit")
         except AskedToWait as exc:
             asked = time.time() + exc.seconds
-            for m in claimed:
+            if exc.seconds >= LONGEST_ASKED_WAIT:
+                log.error("ALERT LightSMS asked to wait %g s (Retry-After): messages wait that long", exc.seconds)
+            for m in in_request:
                 until = asked if m.valid_until is None else min(asked, m.valid_until)
                 planner.defer(m, until=until, reason=f"{exc} (Retry-After)")
-        except PermanentError as exc:
-            if exc.code == TOO_MANY_PHONES and len(claimed) > 1:
-                # LightSMS's batch limit is lower than configured: nothing was sent, try halves.
-                half = len(claimed) // 2
-                self._send_into(planner, claimed[:half], lease)
-                self._send_into(planner, claimed[half:], lease)
-            else:
-                self._plan_error(planner, claimed, exc)
         except LightSmsError as exc:
-            self._plan_error(planner, claimed, exc)
+            if exc.code in SPLIT_CODES and len(in_request) > 1:
+                # The whole request was refused for what may be one phone's fault (too many phones,
+                # a stop-listed or invalid number): nothing was sent, so each half goes again.
+                half = len(in_request) // 2
+                return [in_request[:half], in_request[half:]]
+            self._plan_error(planner, in_request, exc)
         else:
             for m, result in zip(sent, results, strict=True):
                 try:
@@ -216,12 +224,18 @@ class BatchSender:
                         planner.result(m, result)
                 except Exception as exc:  # noqa: BLE001 - one phone's odd result must not cost the others
                     planner.unknown(m, {"error_code": "unreadable", "error_meaning": type(exc).__name__}, hold=True)
+        return []
 
-    def _call(self, claimed: list[Message], lease: str) -> tuple[list[Message], list[PhoneResult]]:
-        """send.php once per attempt; tenacity retries only what provably never reached LightSMS."""
+    def _call(
+        self, claimed: list[Message], lease: str, in_request: list[Message]
+    ) -> tuple[list[Message], list[PhoneResult]]:
+        """send.php once per attempt; tenacity retries only what provably never reached LightSMS.
+
+        Each attempt first confirms, in Redis, that the messages are still ours and marks them in
+        flight (begin_send.lua): a worker that stalled past its lease between attempts sends nothing.
+        `in_request` is kept equal to the messages the latest attempt carried.
+        """
         first = claimed[0]
-        sending = claimed
-        begun = False
         window = self.settings.lightsms_retry_window
         started = time.monotonic()
         retrying = Retrying(
@@ -236,14 +250,13 @@ class BatchSender:
             with attempt:
                 if not self._durably(lambda: self.limiter.acquire(max_wait=max_wait)):
                     raise RateLimited()
-                if not begun:
-                    sending, begun = self._begin(claimed, lease), True
-                if not sending:
+                in_request[:] = self._begin(in_request, lease)
+                if not in_request:
                     return [], []
-                phones = [m.phone for m in sending]
+                sending = list(in_request)
                 try:
                     return sending, self.client.send(
-                        phones, first.text, sender=first.sender, sending_time=first.sending_time
+                        [m.phone for m in sending], first.text, sender=first.sender, sending_time=first.sending_time
                     )
                 except ThrottledError as exc:
                     left = window - (time.monotonic() - started)
@@ -287,7 +300,16 @@ class BatchSender:
         """The moves first; then each side effect on its own, so that one failing skips no other."""
         moved: list[bool] = []
         if plan.moves:
-            moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves))]
+            try:
+                moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves))]
+            except Exception:
+                # Redis stayed away longer than we wait: the lease and the sweeper take over. What
+                # LightSMS said must not be lost with it: the log keeps it for an operator.
+                for move in plan.moves:
+                    fields = dict(move.fields)
+                    log.error("not recorded: message %s -> %s id_sms=%s error_code=%s", move.message_id,
+                              move.to.value, fields.get("id_sms", ""), fields.get("error_code", ""))  # fmt: skip
+                raise
         for move, ok in zip(plan.moves, moved, strict=True):
             if not ok:
                 log.error("message %s changed under our lease; not moved to %s", move.message_id, move.to)
@@ -346,8 +368,11 @@ class BatchSender:
         log.error("ALERT account problem (%s): sending paused for every worker until %.0f", meaning, pause.until)
 
     def _recheck_at(self, until: float | None) -> float:
-        recheck = time.time() + self.settings.lightsms_pause_recheck
-        return recheck if until is None else min(until, recheck)
+        now = time.time()
+        recheck = now + self.settings.lightsms_pause_recheck
+        # never in the past: a pause record whose `until` passed (written by hand) must not spin
+        soonest = now + min(1.0, self.settings.lightsms_pause_recheck)
+        return recheck if until is None else max(min(until, recheck), soonest)
 
     def _durably(self, operation: Callable[[], T]) -> T:
         """Redis calls around a send must survive a Redis restart: retry them for a while."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,25 +47,38 @@ class UpkeepConsumer(ConsumerMixin):
         self._outage_logged = False
 
     def on_tick(self, body: Any, message: Message) -> None:
-        message.ack()
-        name = message.headers.get("task")
+        try:
+            message.ack()
+            self._run(body, message.headers or {})
+        except Exception as exc:  # noqa: BLE001 - one odd tick must not end upkeep; the next tries again
+            log.error("upkeep: a tick failed (%s)", type(exc).__name__)
+
+    def _run(self, body: Any, headers: dict[str, Any]) -> None:
+        name = headers.get("task")
         task = self.app.tasks.get(name) if isinstance(name, str) else None
         if task is None:
             log.error("upkeep: dropping a message for unknown task %r", name)
             return
-        if _expired(message.headers.get("expires")):
+        if _expired(headers.get("expires")):
             return
         args, kwargs = _arguments(body)
-        try:
-            task(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the next tick tries again
-            log.error("upkeep: %s failed (%s)", name, type(exc).__name__)
+        task(*args, **kwargs)
+
+    def run_until_stopped(self) -> None:
+        """run(), started again should anything escape it, until the worker stops."""
+        while not self.should_stop:
+            try:
+                self.run()
+            except Exception as exc:  # noqa: BLE001 - upkeep must outlive whatever went wrong
+                log.error("upkeep: consumer failed (%s); starting it again", type(exc).__name__)
+                time.sleep(1.0)
 
 
 def _arguments(body: Any) -> tuple[list[Any], dict[str, Any]]:
     """Celery's task message protocol 2: the body is [args, kwargs, embed]."""
-    if isinstance(body, list | tuple) and len(body) >= 2:
-        return list(body[0] or []), dict(body[1] or {})
+    if isinstance(body, list | tuple) and len(body) >= 2 and isinstance(body[0], list | tuple):
+        kwargs = body[1] if isinstance(body[1], dict) else {}
+        return list(body[0]), {str(k): v for k, v in kwargs.items()}
     return [], {}
 
 
@@ -75,7 +89,9 @@ def _expired(expires: object) -> bool:
         when = datetime.fromisoformat(expires)
     except ValueError:
         return False
-    return when < datetime.now(when.tzinfo or UTC)
+    if when.tzinfo is None:  # Celery writes an offset; a naive time is read as UTC
+        when = when.replace(tzinfo=UTC)
+    return when < datetime.now(UTC)
 
 
 class UpkeepStep(bootsteps.StartStopStep):
@@ -91,7 +107,7 @@ class UpkeepStep(bootsteps.StartStopStep):
         # The pool must not take ticks too: a tick waiting behind busy send threads is the problem.
         app.amqp.queues.deselect([MAINTENANCE_QUEUE.name])
         self.consumer = UpkeepConsumer(app, app.connection_for_read())
-        self.thread = threading.Thread(target=self.consumer.run, name="lightsms-upkeep", daemon=True)
+        self.thread = threading.Thread(target=self.consumer.run_until_stopped, name="lightsms-upkeep", daemon=True)
         self.thread.start()
 
     def stop(self, parent: Any) -> None:

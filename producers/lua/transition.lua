@@ -14,7 +14,9 @@
 -- ARGV[7]  now, unix seconds (updated_at)
 -- ARGV[8]  a field that must hold ARGV[9] for the move ("" = no condition; a missing field reads "0")
 -- ARGV[9]  its required value
--- ARGV[10..] field, value pairs to set with the move
+-- ARGV[10] when the message is SENDING: the move needs its lease to have run out by this unix time
+--          ("" = no check); the sweeper's guard against a worker that renewed the lease meanwhile
+-- ARGV[11..] field, value pairs to set with the move
 -- Returns {1, previous state} when moved, {0, current state} when not ("" if there is no message).
 
 local current = redis.call('HGET', KEYS[1], 'state')
@@ -36,6 +38,10 @@ end
 if ARGV[8] ~= '' and (redis.call('HGET', KEYS[1], ARGV[8]) or '0') ~= ARGV[9] then
   return {0, current}
 end
+if ARGV[10] ~= '' and current == 'SENDING'
+    and tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > tonumber(ARGV[10]) then
+  return {0, current}
+end
 
 local queued = {high = KEYS[2], normal = KEYS[3], bulk = KEYS[4]}
 local index_of = {SENDING = KEYS[5], SCHEDULED = KEYS[6], DEFERRED = KEYS[6], DEAD = KEYS[7], UNKNOWN = KEYS[8],
@@ -49,7 +55,7 @@ if index then
 end
 
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[7])
-for i = 10, #ARGV, 2 do
+for i = 11, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 local ttl = tonumber(ARGV[6])

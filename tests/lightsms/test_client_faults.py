@@ -12,6 +12,7 @@ import pytest
 from lightsms import errors
 from lightsms.client import LightSmsClient
 from lightsms.clock import ServerClock
+from lightsms.codes import Outcome
 
 from .conftest import PHONE_A, PHONE_B, SENDER, ClientFactory, Sim
 
@@ -177,3 +178,19 @@ def test_a_page_instead_of_a_timestamp_is_provider_unavailable(make_client: Clie
     with pytest.raises(errors.ProviderUnavailableError, match="timestamp.php"):
         make_client().send([PHONE_A], "Hi", sender=SENDER)
     assert sim.admin.messages() == []
+
+
+def test_an_outage_page_that_starts_mid_run_is_found_out_by_the_next_request(
+    make_client: ClientFactory, sim: Sim
+) -> None:
+    client = make_client()
+    assert client.send([PHONE_A], "Hi", sender=SENDER)[0].accepted  # the clock is synced and fresh
+    sim.admin.faults(endpoints=["send", "timestamp"], reply_body="<html><body>Down for maintenance</body></html>",
+                     reply_content_type="text/html")  # fmt: skip
+    # this one reached the page: it may or may not have been sent (well-formed XHTML reads as a reply
+    # that names no phone)
+    [result] = client.send([PHONE_B], "Hi", sender=SENDER)
+    assert result.outcome is Outcome.AMBIGUOUS
+    with pytest.raises(errors.ProviderUnavailableError, match="timestamp.php"):
+        client.send([PHONE_B], "Hi", sender=SENDER)  # asks timestamp.php first, and finds the page
+    assert len(sim.requests("send")) == 2

@@ -59,16 +59,32 @@ def test_a_field_condition_guards_the_move(store):
 
 
 def test_begin_send_refuses_messages_taken_from_us(store, redis_client):
-    store.create([queued("a"), queued("b")])
-    for message_id in "ab":
-        store.move(Move(message_id, (State.QUEUED,), State.SENDING, fields=(("lease", "L1"), ("inflight", "0"))))
+    store.create([queued("a"), queued("b"), queued("c")])
+    lease_until = store.now() + 30
+    for message_id in "abc":
+        store.move(Move(message_id, (State.QUEUED,), State.SENDING,
+                        fields=(("lease", "L1"), ("inflight", "0"), ("lease_until", lease_until))))  # fmt: skip
+    # "c"'s lease ran out: not ours any more, even before the sweeper has seen it
+    redis_client.hset("sms:msg:c", "lease_until", store.now() - 1)
     # the sweeper took "b" back while our worker stalled
     store.move(Move("b", (State.SENDING,), State.QUEUED, lease="L1", when=("inflight", "0")))
-    assert store.begin_send(["a", "b"], lease="L1", lease_seconds=30) == {"a"}
+    assert store.begin_send(["a", "b", "c"], lease="L1", lease_seconds=30) == {"a"}
     assert redis_client.hget("sms:msg:a", "inflight") == "1"
     assert redis_client.zscore(keys.SENDING_INDEX, "a") > store.now() + 25
     # ... and once in flight, the sweeper can no longer queue it again
     assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1", when=("inflight", "0")))[0] is False
+
+
+def test_the_sweeper_moves_a_message_only_while_its_lease_has_run_out(store, redis_client):
+    store.create([queued("a")])
+    store.move(Move("a", (State.QUEUED,), State.SENDING,
+                    fields=(("lease", "L1"), ("inflight", "1"), ("lease_until", store.now() + 30))))  # fmt: skip
+    now = store.now()
+    # the sweeper read it as expired a moment ago, but the worker renewed the lease since
+    stale = Move("a", (State.SENDING,), State.UNKNOWN, lease="L1", when=("inflight", "1"), expired_by=now)
+    assert store.move(stale) == (False, "SENDING")
+    redis_client.hset("sms:msg:a", "lease_until", now - 1)
+    assert store.move(stale) == (True, "SENDING")
 
 
 def test_pop_due_queues_what_is_due_and_skips_cancelled(store, redis_client):

@@ -272,3 +272,75 @@ def test_pauses_close_together_grow_longer(harness):
     h.circuit.resume()
     second = h.circuit.pause(reason="funds", code=32, seconds=10)
     assert second.until - time.time() > (first.until - time.time()) + 8
+
+
+@pytest.mark.parametrize("on_unknown", ["hold", "resend"])
+def test_a_retry_after_the_lease_ran_out_sends_nothing(harness, on_unknown):
+    answers = iter([ThrottledError("busy", retry_after=0.1)])
+
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        failure = next(answers, None)
+        if failure is not None:
+            raise failure
+        return [accepted(p) for p in phones]
+
+    h = harness(answer)
+    ids = h.enqueue(on_unknown=on_unknown)
+
+    def stall(seconds: float) -> None:  # the worker stalls between attempts, past its lease
+        for message_id in ids:
+            h.store.redis.hset(keys.message(message_id), "lease_until", h.store.now() - 1)
+
+    h.sender.sleep = stall
+    h.sender.run(ids)
+    assert len(h.client.calls) == 1  # the second attempt found the lease gone and sent nothing
+    assert h.states(ids) == [State.SENDING] * 3  # the sweeper's to settle (not sent: inflight after a 503)
+
+
+@pytest.mark.parametrize("code", [13, 14, 16, 34])
+def test_a_whole_request_refused_for_one_phones_sake_is_split_and_each_half_applied_in_turn(harness, code):
+    from lightsms.errors import error_for_code
+
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        if len(phones) > 1:
+            raise error_for_code(code, context="send.php")
+        if phones[0] == PHONES[0]:  # by the time the second half goes, the first is already SENT
+            return [accepted(phones[0])]
+        assert h.states(["m0"]) == [State.SENT]
+        return [accepted(p) for p in phones]
+
+    h = harness(answer)
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] * 3
+    assert [len(c) for c in h.client.calls] == [3, 1, 2, 1, 1]
+    assert h.store.opted_out(PHONES) == set()
+
+
+def test_strikes_past_any_float_do_not_stop_pausing(harness):
+    h = harness(lambda phones: [])
+    h.store.redis.set(keys.pause_strikes("demo"), 100_000)
+    pause = h.circuit.pause(reason="invalid login", code=7, seconds=10)
+    assert h.circuit.current() is not None and pause.until - time.time() <= 3600
+
+
+def test_a_probe_ends_only_the_first_pauses_of_a_run_and_never_one_set_by_hand(harness):
+    h = harness(lambda phones: [])
+    producer = type("P", (), {"store": h.store, "requeue": h.requeued.extend})()
+    maintenance = Maintenance(producer, h.circuit, RetryPolicy(3, 1, 1))  # type: ignore[arg-type]
+    for _ in range(2):  # flapping: each pause is ended by a probe ...
+        h.circuit.pause(reason="send.php: HTTP 404", code=None, seconds=10)
+        maintenance._probe_pause(lambda: Decimal("100"))
+        assert h.circuit.current() is None
+    h.circuit.pause(reason="send.php: HTTP 404", code=None, seconds=10)
+    maintenance._probe_pause(lambda: Decimal("100"))
+    assert h.circuit.current() is not None  # ... until the run must wait its (longer) pauses out
+    h.circuit.resume()
+    h.store.redis.set(keys.pause("demo"), '{"reason": "maintenance window", "until": 0}')
+    maintenance._probe_pause(lambda: Decimal("100"))
+    pause = h.circuit.current()
+    assert pause is not None and pause.reason == "maintenance window"
+    # and a pause whose `until` has passed defers for a moment, not for no time at all
+    ids = h.enqueue(PHONES[:1])
+    h.sender.run(ids)
+    assert h.store.redis.zscore(keys.DUE_INDEX, ids[0]) >= time.time() + 0.2
