@@ -8,11 +8,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from core.settings import ConfigError, Settings, load_settings
+from core.states import State
 from lightsms.errors import InvalidInput
 
 from .producer import Producer
-from .settings import ConfigError, Settings, load_settings
-from .states import State
 from .validation import OptedOutError
 
 __all__ = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from .contract import EXCHANGE, QUEUES, SEND_TASK, send_payload
-from .settings import Settings
-from .states import Priority
+from core.contract import EXCHANGE, QUEUES, SEND_TASK, send_payload
+from core.settings import Settings
+from core.states import Priority
 
 
 def celery_config(settings: Settings) -> dict[str, object]:

@@ -16,11 +16,12 @@ from celery import Celery
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from core.message import Message
+from core.settings import Settings, get_settings
+from core.states import CANCELLABLE, State
+from core.store import Move, Store
+
 from .celery_client import Dispatcher, make_producer_app
-from .message import Message
-from .settings import Settings, get_settings
-from .states import CANCELLABLE, State
-from .store import Move, Store
 from .validation import OptedOutError, Options, check_options, check_phone, check_phones
 
 # A Redis call must never hang a sender past its lease: fail, and let our own retry or the sweeper

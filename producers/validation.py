@@ -10,12 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.settings import Settings
+from core.states import OnUnknown, Priority
 from lightsms.errors import InvalidInput
 from lightsms.phones import normalize_phone
 from lightsms.validation import validate_sender, validate_text
-
-from .settings import Settings
-from .states import OnUnknown, Priority
 
 SEND_AT_GRACE = 5.0  # a send_at this close to now (clock jitter) means "now"
 MAX_METADATA_BYTES = 4096

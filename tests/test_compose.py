@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from producers.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

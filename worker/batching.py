@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from producers.message import Message
+from core.message import Message
 
 
 def plan_batches(messages: Iterable[Message], *, size: int) -> list[list[Message]]:

@@ -37,7 +37,7 @@ from redbeat import schedulers as redbeat
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from producers.settings import get_settings
+from core.settings import get_settings
 
 __all__ = ["ResilientRedBeatScheduler", "redis_url"]
 

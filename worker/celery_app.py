@@ -7,9 +7,9 @@ from typing import Any
 
 from celery import Celery
 
+from core.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK, QUEUES, SWEEP_TASK
+from core.settings import ConfigError, Settings, get_settings
 from producers.celery_client import celery_config
-from producers.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK, QUEUES, SWEEP_TASK
-from producers.settings import ConfigError, Settings, get_settings
 
 from .upkeep import UpkeepStep
 

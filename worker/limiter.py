@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import redis
 
-from producers import keys
-from producers.store import load_script
+from core import keys
+from core.store import load_script
 
 
 class RateLimiter:
@@ -25,7 +25,7 @@ class RateLimiter:
         # LightSMS counts requests as they arrive, after network and scheduling jitter has bunched
         # them up a little: slots spaced `margin` wider than 1/rate keep every arrival window within it.
         self.interval_us = int(1_000_000 * (1 + margin) / rate)
-        self._script = client.register_script(load_script("gcra.lua", package="worker"))
+        self._script = client.register_script(load_script("gcra.lua"))
         self._sleep = sleep
 
     def reserve(self, *, max_wait: float) -> float | None:

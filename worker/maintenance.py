@@ -8,14 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from producers import keys
-from producers.keys import PRIORITIES
-from producers.message import Message
-from producers.pause import AccountCircuit
+from core import keys
+from core.keys import PRIORITIES
+from core.message import Message
+from core.pause import AccountCircuit
+from core.states import OnUnknown, State
+from core.stats import Stats
+from core.store import Move, Store
 from producers.producer import Producer
-from producers.states import OnUnknown, State
-from producers.stats import Stats
-from producers.store import Move, Store
 
 from .policy import RetryPolicy
 

@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.message import Message
+from core.states import OnUnknown, State
+from core.store import Move
 from lightsms.codes import CLOCK_CODES, Outcome
 from lightsms.models import PhoneResult
-from producers.message import Message
-from producers.states import OnUnknown, State
-from producers.store import Move
 
 from .policy import RetryPolicy
 

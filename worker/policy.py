@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from producers.settings import Settings
+from core.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import redis
 
+from core.pause import AccountCircuit
+from core.settings import Settings, get_settings
+from core.stats import Stats
 from lightsms.client import LightSmsClient
-from producers.pause import AccountCircuit
 from producers.producer import REDIS_TIMEOUTS, Producer
-from producers.settings import Settings, get_settings
-from producers.stats import Stats
 
 from .limiter import RateLimiter
 from .maintenance import Maintenance

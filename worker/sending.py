@@ -24,6 +24,12 @@ from tenacity import (
     wait_random,
 )
 
+from core.message import Message
+from core.pause import AccountCircuit
+from core.settings import Settings
+from core.states import State
+from core.stats import Stats
+from core.store import Move, Store
 from lightsms.codes import SPLIT_CODES, Outcome
 from lightsms.errors import (
     AccountError,
@@ -35,12 +41,6 @@ from lightsms.errors import (
 from lightsms.models import PhoneResult
 from lightsms.phones import mask_phone, normalize_phone
 from lightsms.validation import validate_sender, validate_text
-from producers.message import Message
-from producers.pause import AccountCircuit
-from producers.settings import Settings
-from producers.states import State
-from producers.stats import Stats
-from producers.store import Move, Store
 
 from .batching import plan_batches
 from .limiter import RateLimiter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from producers.contract import MOVE_DUE_TASK, SEND_TASK, SWEEP_TASK, PayloadError, read_payload
+from core.contract import MOVE_DUE_TASK, SEND_TASK, SWEEP_TASK, PayloadError, read_payload
 
 from .celery_app import app
 from .runtime import runtime

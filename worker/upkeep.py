@@ -20,7 +20,7 @@ from celery import Celery, bootsteps
 from kombu import Connection, Consumer, Message
 from kombu.mixins import ConsumerMixin
 
-from producers.contract import MAINTENANCE_QUEUE
+from core.contract import MAINTENANCE_QUEUE
 
 log = logging.getLogger("lightsms_queue.upkeep")
 

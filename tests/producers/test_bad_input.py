@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 import redis
 
+from core import keys
+from core.settings import Settings
 from lightsms.errors import InvalidInput
-from producers import keys
 from producers.producer import Producer
-from producers.settings import Settings
 from producers.validation import OptedOutError
 
 

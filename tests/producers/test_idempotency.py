@@ -12,13 +12,14 @@ import uuid
 
 import pytest
 
-from producers import cli, keys
-from producers.message import Message
-from producers.operations import Operations
+from cli import main as cli
+from cli.operations import Operations
+from core import keys
+from core.message import Message
+from core.settings import Settings
+from core.states import State
+from core.store import Move, Store
 from producers.producer import Producer, _key_for
-from producers.settings import Settings
-from producers.states import State
-from producers.store import Move, Store
 
 PHONE = "37061234567"
 PHONES = ["37061234567", "37062345678", "37063456789"]

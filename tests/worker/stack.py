@@ -8,11 +8,11 @@ from typing import Any
 
 import redis
 
-from producers import keys
-from producers.message import Message
+from core import keys
+from core.message import Message
+from core.settings import Settings
+from core.states import FINAL, State
 from producers.producer import Producer
-from producers.settings import Settings
-from producers.states import FINAL, State
 from tests.support.polling import wait_until
 from tests.support.processes import ManagedProcess, venv_executable
 from tests.support.redis_server import RedisServer

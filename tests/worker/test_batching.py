@@ -1,5 +1,5 @@
-from producers.message import Message
-from producers.states import State
+from core.message import Message
+from core.states import State
 from worker.batching import plan_batches
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from producers.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK
+from core.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK
 from tests.support.polling import wait_until
 from tests.support.processes import ManagedProcess, venv_executable
 from tests.support.redis_server import RedisServer

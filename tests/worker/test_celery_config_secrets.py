@@ -10,7 +10,7 @@ import redis
 from celery import Celery
 from redbeat.schedulers import get_redis
 
-from producers.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from tests.support.ports import free_port
 from tests.support.processes import ManagedProcess, venv_executable
 from tests.support.redis_server import RedisServer

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from producers.states import State
-from producers.stats import Stats
+from core.states import State
+from core.stats import Stats
 from tests.worker.stack import Stack, phones
 
 

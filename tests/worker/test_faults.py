@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.states import State
+from core.states import State
 from producers.validation import OptedOutError
 from tests.support.polling import wait_until
 from tests.worker.stack import Stack, phones

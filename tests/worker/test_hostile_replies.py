@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from producers.states import State
+from core.states import State
 from tests.worker.stack import Stack, phones
 
 P = phones(3, start=500)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers.states import State
+from core.states import State
 from tests.support.polling import wait_until
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimProcess

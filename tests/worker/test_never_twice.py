@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from producers.states import State
+from core.states import State
 from tests.worker.stack import Stack, phones
 
 

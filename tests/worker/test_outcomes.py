@@ -4,10 +4,10 @@ from decimal import Decimal
 
 import pytest
 
+from core.message import Message
+from core.states import State
 from lightsms.codes import Outcome
 from lightsms.models import PhoneResult
-from producers.message import Message
-from producers.states import State
 from worker.outcomes import OutcomePlanner, counts
 from worker.policy import RetryPolicy
 

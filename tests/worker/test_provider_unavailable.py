@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers.pause import AccountCircuit
-from producers.states import State
+from core.pause import AccountCircuit
+from core.states import State
 from tests.support.polling import wait_until
 from tests.support.processes import venv_executable
 from tests.support.redis_server import RedisServer

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers.states import State
+from core.states import State
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimProcess
 from tests.worker.stack import Stack, phones

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tenacity import RetryCallState
 
+from core.settings import Settings
 from lightsms.errors import ConnectError, ThrottledError
-from producers.settings import Settings
 from worker.sending import BatchSender
 
 

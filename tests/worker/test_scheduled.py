@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from producers.states import State
+from core.states import State
 from tests.worker.stack import Stack, phones
 
 

@@ -12,16 +12,16 @@ from decimal import Decimal
 import pytest
 import redis
 
+from core import keys
+from core.message import Message
+from core.pause import AccountCircuit
+from core.settings import Settings
+from core.states import State
+from core.stats import Stats
+from core.store import Store
 from lightsms.codes import Outcome
 from lightsms.errors import InsufficientFundsError, ProviderUnavailableError, ThrottledError
 from lightsms.models import PhoneResult
-from producers import keys
-from producers.message import Message
-from producers.pause import AccountCircuit
-from producers.settings import Settings
-from producers.states import State
-from producers.stats import Stats
-from producers.store import Store
 from worker.limiter import RateLimiter
 from worker.maintenance import Maintenance
 from worker.policy import RetryPolicy
@@ -230,7 +230,7 @@ def test_an_unknown_message_is_not_moved_by_a_reply_of_another_attempt(harness, 
     h.sender.run(ids)
     # An operator resent it, it became UNKNOWN under a new lease; the old lease cannot settle it.
     redis_client.hset(keys.message(ids[0]), mapping={"state": "UNKNOWN", "lease": "someone-else"})
-    from producers.store import Move
+    from core.store import Move
 
     moved, _ = h.store.move(Move(ids[0], (State.SENDING, State.UNKNOWN), State.SENT, lease="old-lease"))
     assert not moved

@@ -7,8 +7,8 @@ import uuid
 
 from celery import Celery
 
-from producers.message import Message
-from producers.states import State
+from core.message import Message
+from core.states import State
 from tests.worker.stack import Stack, phones
 
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers import keys
-from producers.states import State
+from core import keys
+from core.states import State
 from tests.support.polling import wait_until
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimProcess

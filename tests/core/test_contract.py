@@ -1,6 +1,6 @@
 import pytest
 
-from producers.contract import PayloadError, read_payload, send_payload
+from core.contract import PayloadError, read_payload, send_payload
 
 
 def test_payload_round_trips_ids_only():

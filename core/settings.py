@@ -13,15 +13,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lightsms.errors import InvalidInput
 from lightsms.validation import validate_sender
 
+from .errors import ConfigError
+
 PRODUCTION_BASE_URL = "https://www.lightsms.com/external/get/"
 # The simulator's demo pair: only ever used when the base URL points at this machine.
 DEMO_LOGIN = "demo"
 DEMO_API_KEY = "demo-key"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "simulator"})
-
-
-class ConfigError(Exception):
-    """Invalid configuration: one line naming the variable."""
 
 
 class Settings(BaseSettings):

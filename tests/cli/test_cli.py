@@ -6,13 +6,14 @@ import time
 
 import pytest
 
-from producers import cli, keys
-from producers.message import Message
+from cli import main as cli
+from core import keys
+from core.message import Message
+from core.settings import Settings
+from core.states import State
+from core.stats import Stats
+from core.store import Move
 from producers.producer import Producer
-from producers.settings import Settings
-from producers.states import State
-from producers.stats import Stats
-from producers.store import Move
 
 
 @pytest.fixture

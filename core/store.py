@@ -17,8 +17,9 @@ from .states import State
 log = logging.getLogger("lightsms_queue.store")
 
 
-def load_script(name: str, package: str = "producers") -> str:
-    return resources.files(package).joinpath("lua", name).read_text(encoding="utf-8")
+def load_script(name: str) -> str:
+    """A Lua script from core/lua, the one folder that holds them all (the limiter's too)."""
+    return resources.files("core").joinpath("lua", name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)

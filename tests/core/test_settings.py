@@ -1,6 +1,6 @@
 import pytest
 
-from producers.settings import DEMO_LOGIN, PRODUCTION_BASE_URL, ConfigError, load_settings
+from core.settings import DEMO_LOGIN, PRODUCTION_BASE_URL, ConfigError, load_settings
 
 
 def test_local_base_url_uses_the_simulator_demo_pair(monkeypatch):

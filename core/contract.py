@@ -10,6 +10,7 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
+from .errors import PayloadError
 from .states import Priority
 
 SEND_TASK = "lightsms.send"
@@ -26,10 +27,6 @@ MAINTENANCE_QUEUE = Queue("sms.maintenance", EXCHANGE, routing_key="sms.maintena
 
 def send_payload(message_ids: list[str]) -> dict[str, Any]:
     return {"v": PAYLOAD_VERSION, "ids": list(message_ids)}
-
-
-class PayloadError(ValueError):
-    pass
 
 
 def read_payload(payload: object) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from . import keys
-from .message import Message
-from .producer import Producer
-from .states import State
-from .store import Move
+from core import keys
+from core.message import Message
+from core.states import State
+from core.store import Move
+from producers.producer import Producer
 
 
 @dataclass

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from producers import keys
-from producers.message import Message
-from producers.states import State
-from producers.store import Move, Store
+from core import keys
+from core.message import Message
+from core.states import State
+from core.store import Move, Store
 
 
 @pytest.fixture

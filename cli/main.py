@@ -14,14 +14,14 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from core.message import Message
+from core.pause import AccountCircuit, Pause
+from core.settings import ConfigError, load_settings
+from core.stats import Stats
 from lightsms.phones import mask_phone
+from producers.producer import Producer
 
-from .message import Message
 from .operations import Operations
-from .pause import AccountCircuit, Pause
-from .producer import Producer
-from .settings import ConfigError, load_settings
-from .stats import Stats
 
 
 def _row(m: Message) -> str:

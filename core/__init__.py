@@ -1,0 +1,8 @@
+"""The core beneath the three roles (producers, worker, consumers), above the LightSMS client.
+
+What every role shares, each in one place: settings (settings.py), Redis key names (keys.py), the
+message states (states.py) and record (message.py), the store and its compare-and-set Lua scripts
+(store.py, lua/: every script, the limiter's too), the contract between roles (contract.py: task
+names, queues, payloads), counters (stats.py), the account pause (pause.py) and the project's own
+error root (errors.py).
+"""
