@@ -53,13 +53,18 @@ def validate_text(text: object, *, max_parts: int) -> SmsParts:
 
 
 def validate_phones(
-    phones: Iterable[object] | str, *, batch_limit: int, default_region: str | None = None
+    phones: Iterable[object] | str, *, batch_limit: int | None = None, default_region: str | None = None
 ) -> list[str]:
-    """Normalised phones in input order; a single string is one phone."""
+    """Normalised phones in input order; a single string is one phone. The one phone-list check:
+    the client and the producers (producers.validation.check_phones) both use it.
+
+    An invalid entry is named by its index (field "phones[3]"); so is the second of two entries that
+    are the same number once normalised. `batch_limit` None: no limit on the count.
+    """
     items: list[object] = [phones] if isinstance(phones, str | int) else list(phones)
     if not items:
         raise InvalidInput("phones", "at least one phone number is required")
-    if len(items) > batch_limit:
+    if batch_limit is not None and len(items) > batch_limit:
         raise InvalidInput("phones", f"{len(items)} phone numbers, max {batch_limit} per request")
     normalized: list[str] = []
     first_seen: dict[str, int] = {}
@@ -70,7 +75,7 @@ def validate_phones(
             raise InvalidInput(f"phones[{index}]", error.reason) from None
         if phone in first_seen:
             raise InvalidInput(
-                "phones",
+                f"phones[{index}]",
                 f"phones[{first_seen[phone]}] and phones[{index}] are the same number {mask_phone(phone)}",
             )
         first_seen[phone] = index

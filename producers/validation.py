@@ -7,18 +7,20 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from core.settings import Settings
+from core.settings import CoreSettings
 from core.states import OnUnknown, Priority
 from lightsms.errors import InvalidInput
 from lightsms.phones import normalize_phone
-from lightsms.validation import validate_sender, validate_text
+from lightsms.validation import validate_phones, validate_sender, validate_text
 
 SEND_AT_GRACE = 5.0  # a send_at this close to now (clock jitter) means "now"
 MAX_METADATA_BYTES = 4096
 MAX_IDEMPOTENCY_KEY = 200
+
+_Choice = TypeVar("_Choice", OnUnknown, Priority)
 
 
 class OptedOutError(InvalidInput):
@@ -35,13 +37,13 @@ class Options:
     sending_time: str | None  # "YYYY-MM-DD HH:MM" in the account's timezone, when LightSMS schedules it
     valid_until: float | None
     idempotency_key: str | None
-    on_unknown: str
-    priority: str
+    on_unknown: OnUnknown
+    priority: Priority
     metadata: dict[str, Any]
 
 
 def check_options(
-    settings: Settings,
+    settings: CoreSettings,
     *,
     now: float,
     text: object,
@@ -81,28 +83,26 @@ def check_options(
 
 
 def check_phones(phones: Sequence[object], *, default_region: str | None) -> list[str]:
+    """lightsms's phone-list check, for send_many: a list of strings (a lone string is a mistake here)."""
     if isinstance(phones, str) or not isinstance(phones, Sequence):
         raise InvalidInput("phones", "must be a list of phone numbers")
-    if not phones:
-        raise InvalidInput("phones", "is empty")
-    normalized: list[str] = []
-    seen: dict[str, int] = {}
     for i, raw in enumerate(phones):
-        phone = check_phone(raw, default_region=default_region, field=f"phones[{i}]")
-        if phone in seen:
-            raise InvalidInput(f"phones[{i}]", f"duplicate of phones[{seen[phone]}]")
-        seen[phone] = i
-        normalized.append(phone)
-    return normalized
+        _require_string(raw, field=f"phones[{i}]")
+    return validate_phones(phones, default_region=default_region)
 
 
 def check_phone(raw: object, *, default_region: str | None, field: str = "phone") -> str:
-    if not isinstance(raw, str):
-        raise InvalidInput(field, f"must be a string, not {type(raw).__name__}")
+    _require_string(raw, field=field)
     try:
         return normalize_phone(raw, default_region=default_region)
     except InvalidInput as exc:
         raise InvalidInput(field, exc.reason) from None
+
+
+def _require_string(raw: object, *, field: str) -> None:
+    """A number given as an int has lost any leading 0 or 00: the producers take strings only."""
+    if not isinstance(raw, str):
+        raise InvalidInput(field, f"must be a string, not {type(raw).__name__}")
 
 
 def _send_at(value: datetime | float | None, *, now: float, max_days: float) -> float | None:
@@ -148,11 +148,12 @@ def _idempotency_key(value: str | None) -> str | None:
     return value
 
 
-def _choice(field: str, value: str, allowed: type[OnUnknown] | type[Priority]) -> str:
-    values = [member.value for member in allowed]
-    if value not in values:
-        raise InvalidInput(field, f"{value!r} is not one of {', '.join(values)}")
-    return value
+def _choice(field: str, value: str, allowed: type[_Choice]) -> _Choice:
+    try:
+        return allowed(value)
+    except ValueError:
+        values = ", ".join(member.value for member in allowed)
+        raise InvalidInput(field, f"{value!r} is not one of {values}") from None
 
 
 def _metadata(value: Mapping[str, Any] | None) -> dict[str, Any]:

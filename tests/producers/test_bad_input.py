@@ -60,6 +60,7 @@ GOOD = "37060000001"
         (lambda p: p.send_many(GOOD, "hi"), "phones"),
         (lambda p: p.send_many([GOOD, "37060000002", "nope"], "hi"), "phones[2]"),
         (lambda p: p.send_many([GOOD, "+370 600 00001"], "hi"), "phones[1]"),
+        (lambda p: p.send_many([GOOD, 37060000002], "hi"), "phones[1]"),
     ],
 )
 def test_each_rule_names_its_field_and_nothing_is_stored(producer: Producer, redis_client, call, field):
