@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .states import Priority
+
 PREFIX = "sms:"
 MESSAGE_PREFIX = PREFIX + "msg:"
 
@@ -21,8 +23,8 @@ STATS = PREFIX + "stats"  # hash of counters
 
 
 def queued_index(priority: str) -> str:
-    """The QUEUED index of a priority; an unknown priority is treated as normal."""
-    return PREFIX + "idx:queued:" + (priority if priority in PRIORITIES else "normal")
+    """The QUEUED index of a priority; an unknown priority reads normal (Priority.read)."""
+    return PREFIX + "idx:queued:" + Priority.read(priority).value
 
 
 def message(message_id: str) -> str:

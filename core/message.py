@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import PRIORITIES
-from .states import State
+from .states import OnUnknown, Priority, State
 
 
 @dataclass(slots=True)
@@ -17,8 +16,8 @@ class Message:
     text: str
     sender: str
     state: State
-    priority: str = "normal"
-    on_unknown: str = "hold"
+    priority: Priority = Priority.NORMAL
+    on_unknown: OnUnknown = OnUnknown.HOLD
     attempts: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -44,8 +43,8 @@ class Message:
             "text": self.text,
             "sender": self.sender,
             "state": self.state.value,
-            "priority": self.priority,
-            "on_unknown": self.on_unknown,
+            "priority": str(self.priority),
+            "on_unknown": str(self.on_unknown),
             "attempts": self.attempts,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -73,8 +72,8 @@ class Message:
             text=fields.get("text", ""),
             sender=fields.get("sender", ""),
             state=State(fields.get("state", "QUEUED")),
-            priority=priority if (priority := fields.get("priority", "")) in PRIORITIES else "normal",
-            on_unknown="resend" if fields.get("on_unknown") == "resend" else "hold",
+            priority=Priority.read(fields.get("priority")),
+            on_unknown=OnUnknown.read(fields.get("on_unknown")),
             attempts=int(fields.get("attempts") or 0),
             created_at=num("created_at") or 0.0,
             updated_at=num("updated_at") or 0.0,
@@ -97,4 +96,6 @@ class Message:
         """What `producers.get` shows: the record without the internal lease bookkeeping."""
         shown = {name: getattr(self, name) for name in self.__slots__ if name not in ("lease", "inflight")}
         shown["state"] = self.state.value
+        shown["priority"] = str(self.priority)
+        shown["on_unknown"] = str(self.on_unknown)
         return shown

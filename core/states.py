@@ -44,7 +44,18 @@ class Priority(enum.StrEnum):
     def queue(self) -> str:
         return f"sms.{self.value}"
 
+    @classmethod
+    def read(cls, value: object) -> Priority:
+        """A stored or received priority: anything unknown (missing, misspelt, a foreign enqueuer's
+        value) reads NORMAL. The one place this rule lives (core/lua/pop_due.lua repeats it in Lua)."""
+        return next((member for member in cls if member.value == value), cls.NORMAL)
+
 
 class OnUnknown(enum.StrEnum):
     HOLD = "hold"  # an ambiguous outcome stays UNKNOWN for an operator
     RESEND = "resend"  # an ambiguous outcome is sent again (may duplicate)
+
+    @classmethod
+    def read(cls, value: object) -> OnUnknown:
+        """A stored value: only an explicit "resend" resends; anything else holds."""
+        return cls.RESEND if value == cls.RESEND.value else cls.HOLD
