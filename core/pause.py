@@ -14,9 +14,10 @@ from decimal import Decimal, InvalidOperation
 
 import redis
 
+from lightsms.codes import FUNDS_CODES
+
 from . import keys
 
-FUNDS_CODES = frozenset({32, 35})
 MAX_PAUSE = 3600.0
 MAX_DOUBLINGS = 16  # 2**16 times any pause length is past MAX_PAUSE already
 # Past this many pauses in close succession a successful probe no longer ends a pause early: an

@@ -80,6 +80,10 @@ REQUEST_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 24})
 SPLIT_CODES = frozenset({13, 14, 16, 31, 33, 34, 36})
 # Codes that say the signature or timestamp was refused: resync the clock before re-signing.
 CLOCK_CODES = frozenset({6, 24})
+# Codes that say the login is refused: the account cannot send at all.
+LOGIN_CODES = frozenset({7})
+# Codes that say the account has no money to send with: a probe must also see a balance for a part.
+FUNDS_CODES = frozenset({32, 35})
 
 
 def lookup(code: int) -> Code:

@@ -24,7 +24,7 @@ transport failures) and never the API key or the request's signature.
 
 from __future__ import annotations
 
-from .codes import Outcome, lookup
+from .codes import CLOCK_CODES, FUNDS_CODES, LOGIN_CODES, Outcome, lookup
 
 
 class LightSmsError(Exception):
@@ -105,11 +105,11 @@ def error_for_code(code: int, *, context: str = "") -> LightSmsError:
     """The exception for a LightSMS error code, by its class in the code table."""
     entry = lookup(code)
     message = entry.meaning if not context else f"{context}: {entry.meaning}"
-    if code in (6, 24):
+    if code in CLOCK_CODES:
         return ClockRejectedError(message, code=code)
-    if code == 7:
+    if code in LOGIN_CODES:
         return InvalidLoginError(message, code=code)
-    if code in (32, 35):
+    if code in FUNDS_CODES:
         return InsufficientFundsError(message, code=code)
     by_outcome: dict[Outcome, type[LightSmsError]] = {
         Outcome.NOT_SENT: NotSentError,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from lightsms import errors
-from lightsms.codes import CLOCK_CODES, CODES, REQUEST_CODES, Outcome, lookup, parse_code
+from lightsms.codes import CLOCK_CODES, CODES, FUNDS_CODES, LOGIN_CODES, REQUEST_CODES, Outcome, lookup, parse_code
 
 
 def test_table_covers_every_published_code() -> None:
@@ -50,3 +50,9 @@ def test_error_for_code_picks_the_class_retry_filters_read(code: int, cls: type[
 def test_clock_codes_are_request_codes_and_not_sent() -> None:
     assert CLOCK_CODES <= REQUEST_CODES
     assert all(issubclass(type(errors.error_for_code(c)), errors.NotSentError) for c in CLOCK_CODES)
+
+
+def test_account_code_sets_are_account_codes_with_their_own_classes() -> None:
+    assert all(lookup(c).outcome is Outcome.ACCOUNT for c in LOGIN_CODES | FUNDS_CODES)
+    assert all(type(errors.error_for_code(c)) is errors.InvalidLoginError for c in LOGIN_CODES)
+    assert all(type(errors.error_for_code(c)) is errors.InsufficientFundsError for c in FUNDS_CODES)
