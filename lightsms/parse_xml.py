@@ -17,7 +17,6 @@ from collections.abc import Mapping
 
 __all__ = [
     "Conflict",
-    "XmlError",
     "add2stop_reply",
     "balance_reply",
     "combine",
@@ -29,7 +28,6 @@ __all__ = [
     "status_reply",
 ]
 
-XmlError = ET.ParseError
 Reply = dict[str, object]
 
 
