@@ -194,7 +194,7 @@ class LightSmsClient:
 
     def server_time(self) -> int:
         """LightSMS's clock (timestamp.php, unsigned)."""
-        _, body = self.transport.get(self.base_url + "timestamp.php", {}, endpoint="timestamp.php")
+        body = self.transport.get(self.base_url + "timestamp.php", {}, endpoint="timestamp.php")
         try:
             return parse_timestamp(body)
         except MalformedResponseError as error:
@@ -237,7 +237,7 @@ class LightSmsClient:
     def _request(self, endpoint: str, params: dict[str, str], timestamp: int, parse: Callable[[str], T]) -> T:
         query = {**params, "login": self.login, "timestamp": str(timestamp), "return": self.response_format}
         query["signature"] = sign(query, self._api_key.reveal())
-        _, body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php")
+        body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php")
         return parse(body)
 
     def close(self) -> None:

@@ -254,11 +254,11 @@ class Transport:
         self.session.mount("https://", self.adapter)
         _install_redactor()
 
-    def get(self, url: str, params: Mapping[str, str], *, endpoint: str = "") -> tuple[int, str]:
-        """(status, body) of a 200 reply; any other outcome raises a classified LightSmsError."""
+    def get(self, url: str, params: Mapping[str, str], *, endpoint: str = "") -> str:
+        """The body of a 200 reply; any other outcome raises a classified LightSmsError."""
         where = endpoint or _path_of(url)
         with watchdog.guard(self.deadline) as ticket:
-            status, body, failure = self._exchange(url, params, where, ticket)
+            _, body, failure = self._exchange(url, params, where, ticket)
         # guard() has disarmed the ticket: `fired` is final. A shut-down socket may have made
         # requests raise anything, or nothing (a reply cut short can look complete).
         if ticket.fired:
@@ -267,7 +267,7 @@ class Transport:
             # Raised outside any except block: the original error's message holds the signed URL,
             # and it must not ride along as __context__.
             raise failure
-        return status, body
+        return body
 
     def _exchange(
         self, url: str, params: Mapping[str, str], where: str, ticket: Ticket

@@ -190,7 +190,7 @@ def test_a_body_at_the_cap_is_read() -> None:
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
     transport = Transport(timeout=TIMEOUT, max_body=len(body))
     with server(lambda conn, stop: conn.sendall(head + body)) as url:
-        assert transport.get(url, {}) == (200, body.decode())
+        assert transport.get(url, {}) == body.decode()
     transport = Transport(timeout=TIMEOUT, max_body=len(body) - 1)
     with server(lambda conn, stop: conn.sendall(head + body)) as url, pytest.raises(errors.AmbiguousError):
         transport.get(url, {})
@@ -293,7 +293,7 @@ def test_deadline_is_per_request_on_one_keep_alive_connection() -> None:
     with server(keep_alive) as url:
         started = time.monotonic()
         for _ in range(30):
-            assert transport.get(url, {}) == (200, body.decode())
+            assert transport.get(url, {}) == body.decode()
         assert time.monotonic() - started > 0.4 * 1.5
         transport.close()  # before the server's exit: its handler returns on EOF
     assert connections == [1]
@@ -313,7 +313,7 @@ def test_deadline_on_a_reused_keep_alive_connection() -> None:
     with no_leaked_threads():
         transport = Transport(timeout=TIMEOUT, deadline=DEADLINE)
         with server(answer_then_trickle) as url:
-            assert transport.get(url, {}) == (200, BODY.decode())
+            assert transport.get(url, {}) == BODY.decode()
             elapsed, error = timed_get(transport, url)
             transport.close()
     assert connections == [1]
