@@ -2,7 +2,7 @@
 
 A signed request is valid for 10 seconds of *server* time, so a host whose clock drifts would have
 every request refused. timestamp.php is asked once per refresh (every `refresh_interval` seconds, or
-after invalidate()), never once per request.
+after expire() or resync()), never once per request.
 """
 
 from __future__ import annotations
@@ -35,23 +35,11 @@ class ServerClock:
         self._stale = True
         self._generation = 0  # successful refreshes so far
 
-    @property
-    def generation(self) -> int:
-        """Counts successful refreshes: lets a caller tell whether the offset changed since it signed."""
-        return self._generation
-
-    @property
-    def offset(self) -> float | None:
-        """Server time minus local wall time, in seconds; None before the first refresh."""
-        return self._offset
-
-    def now(self) -> int:
-        """Server time in Unix seconds. Refreshes when due; a failed refresh keeps the old offset
-        (and waits another interval) if there is one, and raises otherwise."""
-        return self.stamp()[0]
-
     def stamp(self) -> tuple[int, int]:
-        """(now(), generation) read together, for a later resync(signed_with=generation)."""
+        """(server time in Unix seconds, generation) read together, for a later
+        resync(signed_with=generation); the generation counts successful refreshes. Refreshes when
+        due; a failed refresh keeps the old offset (and waits another interval) if there is one, and
+        raises otherwise."""
         with self._lock:
             if self._due():
                 try:
@@ -71,11 +59,6 @@ class ServerClock:
         with self._lock:
             self._stale = True
 
-    def refresh(self) -> None:
-        """Ask the server now; raises (and keeps any old offset) when that fails."""
-        with self._lock:
-            self._refresh_locked()
-
     def resync(self, *, signed_with: int | None = None) -> None:
         """The server refused a timestamp made at generation `signed_with`: refresh now, unless another
         thread already did since (many requests refused at once cost one timestamp.php call).
@@ -84,11 +67,6 @@ class ServerClock:
             if signed_with is not None and self._generation != signed_with and not self._stale:
                 return
             self._refresh_locked()
-
-    def invalidate(self) -> None:
-        """The server refused our timestamp or signature: refresh before the next now()."""
-        with self._lock:
-            self._stale = True
 
     def _due(self) -> bool:
         if self._stale or self._offset is None or self._refreshed_at is None:

@@ -42,6 +42,10 @@ class FakeServer:
         return int(self.clock.wall_now) + self.skew
 
 
+def now(clock: ServerClock) -> int:
+    return clock.stamp()[0]
+
+
 def make(skew: int = 0, *, interval: float = 600.0) -> tuple[ServerClock, FakeServer, FakeTime]:
     fake = FakeTime()
     server = FakeServer(fake, skew)
@@ -51,7 +55,7 @@ def make(skew: int = 0, *, interval: float = 600.0) -> tuple[ServerClock, FakeSe
 def test_first_now_fetches_and_applies_the_offset() -> None:
     clock, server, fake = make(skew=120)
     assert server.calls == 0  # lazy: nothing fetched at construction
-    assert clock.now() == int(fake.wall_now) + 120
+    assert now(clock) == int(fake.wall_now) + 120
     assert server.calls == 1
 
 
@@ -59,32 +63,32 @@ def test_many_requests_share_one_fetch_until_the_interval() -> None:
     clock, server, fake = make(skew=-30, interval=600)
     for _ in range(100):
         fake.advance(5)  # 500 s in total
-        assert clock.now() == int(fake.wall_now) - 30
+        assert now(clock) == int(fake.wall_now) - 30
     assert server.calls == 1  # fetched at the first call, 495 s ago
     fake.advance(104)
-    clock.now()
+    now(clock)
     assert server.calls == 1
     fake.advance(1)
-    clock.now()
+    now(clock)
     assert server.calls == 2
 
 
 def test_offset_follows_the_server_after_a_refresh() -> None:
     clock, server, fake = make(skew=0, interval=10)
-    assert clock.now() == int(fake.wall_now)
+    assert now(clock) == int(fake.wall_now)
     server.skew = 120
-    assert clock.now() == int(fake.wall_now)  # not due yet: old offset
+    assert now(clock) == int(fake.wall_now)  # not due yet: old offset
     fake.advance(10)
-    assert clock.now() == int(fake.wall_now) + 120
+    assert now(clock) == int(fake.wall_now) + 120
 
 
-def test_invalidate_forces_a_refresh_on_the_next_now() -> None:
+def test_expire_forces_a_refresh_on_the_next_stamp() -> None:
     clock, server, fake = make(skew=0)
-    clock.now()
+    now(clock)
     server.skew = 120
-    clock.invalidate()
-    assert server.calls == 1  # invalidate itself does not fetch
-    assert clock.now() == int(fake.wall_now) + 120
+    clock.expire()
+    assert server.calls == 1  # expire itself does not fetch
+    assert now(clock) == int(fake.wall_now) + 120
     assert server.calls == 2
 
 
@@ -92,33 +96,26 @@ def test_failing_first_refresh_raises() -> None:
     clock, server, _ = make()
     server.failing = True
     with pytest.raises(ConnectError):
-        clock.now()
-    assert clock.offset is None
+        now(clock)
+    with pytest.raises(ConnectError):  # no offset to fall back on: each use asks again
+        now(clock)
+    assert server.calls == 2
 
 
 def test_failing_later_refresh_keeps_the_old_offset_and_waits_an_interval() -> None:
     clock, server, fake = make(skew=60, interval=600)
-    clock.now()
+    now(clock)
     server.failing = True
     fake.advance(600)
-    assert clock.now() == int(fake.wall_now) + 60
+    assert now(clock) == int(fake.wall_now) + 60
     assert server.calls == 2
     fake.advance(1)
-    clock.now()
+    now(clock)
     assert server.calls == 2  # no fetch storm while timestamp.php is down
     server.failing = False
     server.skew = 90
     fake.advance(600)
-    assert clock.now() == int(fake.wall_now) + 90
-
-
-def test_explicit_refresh_raises_but_keeps_the_old_offset() -> None:
-    clock, server, fake = make(skew=60)
-    clock.now()
-    server.failing = True
-    with pytest.raises(ConnectError):
-        clock.refresh()
-    assert clock.now() == int(fake.wall_now) + 60
+    assert now(clock) == int(fake.wall_now) + 90
 
 
 def test_offset_is_centred_on_the_round_trip() -> None:
@@ -129,8 +126,9 @@ def test_offset_is_centred_on_the_round_trip() -> None:
         return 1121
 
     clock = ServerClock(slow_fetch, monotonic=fake.monotonic, wall=fake.wall)
-    clock.refresh()
-    assert clock.offset == pytest.approx(1121.5 - 1001.0)
+    clock.resync()
+    # offset 1121.5 - 1001 (mid-request): not 1121 - 1000 nor 1121 - 1002
+    assert now(clock) == int(fake.wall_now + 120.5) == 1122
 
 
 def test_concurrent_first_use_fetches_once() -> None:
@@ -148,7 +146,7 @@ def test_concurrent_first_use_fetches_once() -> None:
 
     clock = ServerClock(blocking_fetch, monotonic=fake.monotonic, wall=fake.wall)
     results: list[int] = []
-    threads = [threading.Thread(target=lambda: results.append(clock.now())) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(now(clock))) for _ in range(8)]
     for thread in threads:
         thread.start()
     assert entered.wait(5)
@@ -162,7 +160,7 @@ def test_concurrent_first_use_fetches_once() -> None:
 def test_stamp_reads_time_and_generation_together() -> None:
     clock, server, fake = make(skew=5)
     assert clock.stamp() == (int(fake.wall_now) + 5, 1)
-    clock.invalidate()
+    clock.expire()
     assert clock.stamp()[1] == 2
     assert server.calls == 2
 
@@ -181,8 +179,8 @@ def test_resync_skips_when_another_caller_already_refreshed() -> None:
 
 def test_resync_raises_when_the_fetch_fails() -> None:
     clock, server, fake = make(skew=7)
-    clock.now()
+    now(clock)
     server.failing = True
     with pytest.raises(ConnectError):
         clock.resync(signed_with=1)
-    assert clock.now() == int(fake.wall_now) + 7
+    assert now(clock) == int(fake.wall_now) + 7
