@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from bench import sim_rps
-from tests.support.redis_server import RedisServer
-from tests.support.sim_process import SimProcess
-from tests.worker.stack import Stack, phones
+from devtools.redis_server import RedisServer
+from devtools.sim_process import SimProcess
+from devtools.stack import Stack, phones
 
 __all__ = ["main"]
 

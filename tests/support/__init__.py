@@ -1,4 +1,5 @@
 """Shared test infrastructure: real Redis servers, managed child processes, the simulator, polling.
+It lives in devtools/ (the benchmarks use it too); these are its names as the tests know them.
 
 Names are imported lazily, so a test that only needs ``wait_until`` does not pay for importing
 redis and requests.
@@ -10,17 +11,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.support.polling import wait_until
-    from tests.support.ports import free_port
-    from tests.support.processes import (
+    from devtools.polling import wait_until
+    from devtools.ports import free_port
+    from devtools.processes import (
         ManagedProcess,
         ProcessExitedEarly,
         live_processes,
         pid_running,
         venv_executable,
     )
-    from tests.support.redis_server import RedisServer, find_redis_server
-    from tests.support.sim_process import SimAdmin, SimProcess
+    from devtools.redis_server import RedisServer, find_redis_server
+    from devtools.sim_process import SimAdmin, SimProcess
 
 __all__ = [
     "ManagedProcess",
@@ -54,6 +55,6 @@ _HOME = {
 def __getattr__(name: str) -> Any:
     if name not in _HOME:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    value = getattr(importlib.import_module(f"devtools.{_HOME[name]}"), name)
     globals()[name] = value
     return value
