@@ -1,61 +1,86 @@
-"""One typed settings object, read from the environment at start-up (never at import time)."""
+"""Settings in two layers, read from the environment at start-up (never at import time).
+
+    CoreSettings    what every process needs: Redis, the broker, batch size, region, parts, timezone,
+                    sender, schedule bounds, TTLs. A producer reads nothing else.
+    Settings        CoreSettings + what a process that calls LightSMS needs on top: credentials, base
+                    URL, timeouts, rate, limiter, retry policy, pause, lease, upkeep intervals.
+
+Each class reads the environment variables that name its fields (in any case) and no other: a
+producer's CoreSettings never reads LIGHTSMS_API_KEY's value, not even in passing (pydantic-settings
+would read every variable's value to find its own). Values passed to the constructor win over the
+environment.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
+import re
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from lightsms.client import DEFAULT_BASE_URL as PRODUCTION_BASE_URL
 from lightsms.errors import InvalidInput
 from lightsms.validation import validate_sender
 
 from .errors import ConfigError
 
-PRODUCTION_BASE_URL = "https://www.lightsms.com/external/get/"
+__all__ = [
+    "DEMO_API_KEY",
+    "DEMO_LOGIN",
+    "LOCAL_HOSTS",
+    "PRODUCTION_BASE_URL",
+    "ConfigError",
+    "CoreSettings",
+    "Settings",
+    "get_core_settings",
+    "get_settings",
+    "load_core_settings",
+    "load_settings",
+]
+
 # The simulator's demo pair: only ever used when the base URL points at this machine.
 DEMO_LOGIN = "demo"
 DEMO_API_KEY = "demo-key"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "simulator"})
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+class _FromEnvironment(BaseModel):
+    """A frozen model whose fields default to the environment variables that name them."""
 
-    lightsms_login: str = ""
-    lightsms_api_key: SecretStr = SecretStr("")
-    lightsms_base_url: str = PRODUCTION_BASE_URL
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_environment(type(self)), **values})
+
+
+def _environment(model: type[BaseModel]) -> dict[str, str]:
+    """The values of the variables naming the model's fields, matched in any case; only their names
+    are read of the other variables."""
+    fields = model.model_fields
+    found: dict[str, str] = {}
+    for name in list(os.environ):
+        if name.lower() in fields:
+            found[name.lower()] = os.environ[name]
+    return found
+
+
+class CoreSettings(_FromEnvironment):
+    """What every process needs, producers included: no LightSMS credentials, no base URL."""
+
     lightsms_sender: str | None = None
-    lightsms_max_rps: float = Field(10.0, gt=0, le=1000)
     lightsms_batch_size: int = Field(50, ge=1, le=100)
     lightsms_timezone: str = "Europe/Vilnius"
-    lightsms_incoming_interval: float = Field(30.0, gt=0)
     lightsms_default_region: str | None = None
     lightsms_max_parts: int = Field(10, ge=1, le=255)
-    lightsms_connect_timeout: float = Field(3.05, gt=0)
-    lightsms_read_timeout: float = Field(10.0, gt=0)
-    # A read timeout bounds one socket read, not a reply that trickles: this bounds the whole request.
-    lightsms_request_deadline: float | None = Field(None, gt=0)  # default: connect + read timeout
-    # Retry policy (DESIGN.md "Outcome classes").
-    lightsms_max_attempts: int = Field(8, ge=1)  # send attempts that end in "not sent" before DEAD
-    lightsms_retry_window: float = Field(8.0, ge=0)  # seconds of in-task tenacity retries per attempt
-    lightsms_backoff_base: float = Field(5.0, gt=0)  # due-queue backoff: base * 2**attempt, capped
-    lightsms_backoff_max: float = Field(900.0, gt=0)
-    lightsms_limiter_margin: float = Field(0.04, ge=0, lt=1)  # slots this much wider than 1/rate: jitter room
-    lightsms_limiter_max_wait: float = Field(1.0, ge=0)  # wait this long for the limiter, then DEFER
-    lightsms_pause_seconds: float = Field(300.0, gt=0)  # how long an account failure pauses sending
-    lightsms_pause_recheck: float = Field(30.0, gt=0)  # paused messages look again this often
-    # Leases and the sweeper.
-    lightsms_lease_seconds: float = Field(120.0, gt=0)
-    lightsms_requeue_after: float = Field(300.0, gt=0)  # QUEUED this long with no progress: task lost
-    lightsms_sweep_interval: float = Field(10.0, gt=0)
-    lightsms_due_interval: float = Field(1.0, gt=0)
     lightsms_max_schedule_days: float = Field(30.0, gt=0)
     lightsms_record_ttl_days: float = Field(45.0, gt=0)
-    lightsms_worker_concurrency: int = Field(8, ge=1)
     # URLs may carry passwords: secrets, so that no repr or log shows them.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     celery_broker_url: SecretStr | None = None
@@ -85,6 +110,72 @@ class Settings(BaseSettings):
             except InvalidInput as exc:
                 raise ValueError(exc.reason) from None
         return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        # Never echo the URL: it may carry a password.
+        scheme = _SCHEME.match(value.get_secret_value())
+        if scheme is None or scheme.group(1).lower() not in REDIS_SCHEMES:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # Empty means "the same as REDIS_URL". Without a scheme, Celery would fall back to amqp:// on
+        # localhost without a word.
+        if value is not None and value.get_secret_value() and not _SCHEME.match(value.get_secret_value()):
+            raise ValueError("must be a URL with a scheme, such as redis://host:6379/0 or amqp://host//")
+        return value
+
+    @model_validator(mode="after")
+    def _idempotency_outlasts_a_schedule(self) -> CoreSettings:
+        # An idempotency key lives as long as a record; it must still answer when a message scheduled
+        # as far ahead as allowed is finally sent.
+        if self.lightsms_record_ttl_days < self.lightsms_max_schedule_days + 1:
+            raise ValueError("LIGHTSMS_RECORD_TTL_DAYS: must exceed LIGHTSMS_MAX_SCHEDULE_DAYS by at least a day")
+        return self
+
+    @property
+    def store_url(self) -> str:
+        """REDIS_URL, revealed: only for building a client."""
+        return self.redis_url.get_secret_value()
+
+    @property
+    def broker_url(self) -> str:
+        """CELERY_BROKER_URL (or REDIS_URL), revealed: only for Celery's broker_url, which Celery masks."""
+        broker = self.celery_broker_url.get_secret_value() if self.celery_broker_url else ""
+        return broker or self.store_url
+
+
+class Settings(CoreSettings):
+    """CoreSettings + what a process that calls LightSMS needs: workers, the CLI's provider commands."""
+
+    lightsms_login: str = ""
+    lightsms_api_key: SecretStr = SecretStr("")
+    lightsms_base_url: str = PRODUCTION_BASE_URL
+    lightsms_max_rps: float = Field(10.0, gt=0, le=1000)
+    lightsms_incoming_interval: float = Field(30.0, gt=0)
+    lightsms_connect_timeout: float = Field(3.05, gt=0)
+    lightsms_read_timeout: float = Field(10.0, gt=0)
+    # A read timeout bounds one socket read, not a reply that trickles: this bounds the whole request.
+    lightsms_request_deadline: float | None = Field(None, gt=0)  # default: connect + read timeout
+    # Retry policy (DESIGN.md "Outcome classes").
+    lightsms_max_attempts: int = Field(8, ge=1)  # send attempts that end in "not sent" before DEAD
+    lightsms_retry_window: float = Field(8.0, ge=0)  # seconds of in-task tenacity retries per attempt
+    lightsms_backoff_base: float = Field(5.0, gt=0)  # due-queue backoff: base * 2**attempt, capped
+    lightsms_backoff_max: float = Field(900.0, gt=0)
+    lightsms_limiter_margin: float = Field(0.04, ge=0, lt=1)  # slots this much wider than 1/rate: jitter room
+    lightsms_limiter_max_wait: float = Field(1.0, ge=0)  # wait this long for the limiter, then DEFER
+    lightsms_pause_seconds: float = Field(300.0, gt=0)  # how long an account failure pauses sending
+    lightsms_pause_recheck: float = Field(30.0, gt=0)  # paused messages look again this often
+    # Leases and the sweeper.
+    lightsms_lease_seconds: float = Field(120.0, gt=0)
+    lightsms_requeue_after: float = Field(300.0, gt=0)  # QUEUED this long with no progress: task lost
+    lightsms_sweep_interval: float = Field(10.0, gt=0)
+    lightsms_due_interval: float = Field(1.0, gt=0)
+    lightsms_worker_concurrency: int = Field(8, ge=1)
 
     @field_validator("lightsms_base_url")
     @classmethod
@@ -120,14 +211,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @model_validator(mode="after")
-    def _idempotency_outlasts_a_schedule(self) -> Settings:
-        # An idempotency key lives as long as a record; it must still answer when a message scheduled
-        # as far ahead as allowed is finally sent.
-        if self.lightsms_record_ttl_days < self.lightsms_max_schedule_days + 1:
-            raise ValueError("LIGHTSMS_RECORD_TTL_DAYS: must exceed LIGHTSMS_MAX_SCHEDULE_DAYS by at least a day")
-        return self
-
     @property
     def request_deadline(self) -> float:
         """The longest any one LightSMS request may take, whatever the server does."""
@@ -135,34 +218,38 @@ class Settings(BaseSettings):
             return self.lightsms_request_deadline
         return self.lightsms_connect_timeout + self.lightsms_read_timeout
 
-    @property
-    def store_url(self) -> str:
-        """REDIS_URL, revealed: only for building a client."""
-        return self.redis_url.get_secret_value()
 
-    @property
-    def broker_url(self) -> str:
-        """CELERY_BROKER_URL (or REDIS_URL), revealed: only for Celery's broker_url, which Celery masks."""
-        broker = self.celery_broker_url.get_secret_value() if self.celery_broker_url else ""
-        return broker or self.store_url
+_T = TypeVar("_T", bound=CoreSettings)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the environment; a bad value raises ConfigError naming the variable, and nothing else."""
+def _load(cls: type[_T], overrides: dict[str, object]) -> _T:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = first.get("loc") or ()
-        message = str(first.get("msg", "invalid"))
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         if loc:
             raise ConfigError(f"{str(loc[0]).upper()}: {message}") from None
         # model-level checks already name their variable
-        raise ConfigError(message.removeprefix("Value error, ")) from None
+        raise ConfigError(message) from None
+
+
+def load_core_settings(**overrides: object) -> CoreSettings:
+    """What every process reads; a bad value raises ConfigError naming the variable, and nothing else."""
+    return _load(CoreSettings, overrides)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Everything a LightSMS-calling process reads; a bad value raises ConfigError naming the variable."""
+    return _load(Settings, overrides)
+
+
+@functools.cache
+def get_core_settings() -> CoreSettings:
+    return load_core_settings()
 
 
 @functools.cache
 def get_settings() -> Settings:
     return load_settings()
-
-

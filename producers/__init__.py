@@ -1,6 +1,7 @@
 """Enqueue SMS for lightsms-queue workers: `send`, `send_many`, `get`, `cancel`.
 
-The module-level functions use a Producer configured from the environment on first use.
+The module-level functions use a Producer configured from the environment on first use, from the
+core settings only (CoreSettings): a producer needs REDIS_URL, never the LightSMS credentials.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from core.settings import ConfigError, Settings, load_settings
+from core.settings import ConfigError, CoreSettings, Settings, load_core_settings, load_settings
 from core.states import State
 from lightsms.errors import InvalidInput
 
@@ -17,6 +18,7 @@ from .validation import OptedOutError
 
 __all__ = [
     "ConfigError",
+    "CoreSettings",
     "InvalidInput",
     "OptedOutError",
     "Producer",
@@ -25,6 +27,7 @@ __all__ = [
     "cancel",
     "default_producer",
     "get",
+    "load_core_settings",
     "load_settings",
     "send",
     "send_many",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from celery import Celery
 
 from core.contract import EXCHANGE, QUEUES, SEND_TASK, send_payload
-from core.settings import Settings
+from core.settings import CoreSettings
 from core.states import Priority
 
 
-def celery_config(settings: Settings) -> dict[str, object]:
+def celery_config(settings: CoreSettings) -> dict[str, object]:
     """The broker settings producers and workers share."""
     return {
         "broker_url": settings.broker_url,
@@ -27,7 +27,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
     }
 
 
-def make_producer_app(settings: Settings) -> Celery:
+def make_producer_app(settings: CoreSettings) -> Celery:
     app = Celery("lightsms-producer", set_as_current=False)
     app.conf.update(celery_config(settings))
     return app

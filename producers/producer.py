@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.message import Message
-from core.settings import Settings, get_settings
+from core.settings import CoreSettings, get_core_settings
 from core.states import CANCELLABLE, State
 from core.store import Move, Store
 
@@ -33,16 +33,19 @@ log = logging.getLogger("lightsms_queue.producer")
 
 
 class Producer:
-    """Explicitly configured producer; the module-level functions use one built from the environment."""
+    """Explicitly configured producer; the module-level functions use one built from the environment.
+
+    It needs only the core settings (a full Settings will do: it is a subclass): no LightSMS credentials.
+    """
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        settings: CoreSettings | None = None,
         *,
         redis_client: redis.Redis | None = None,
         celery_app: Celery | None = None,
     ) -> None:
-        self.settings = settings or get_settings()
+        self.settings = settings or get_core_settings()
         client = redis_client or redis.Redis.from_url(self.settings.store_url, **REDIS_TIMEOUTS)
         self.store = Store(client, record_ttl=int(self.settings.lightsms_record_ttl_days * 86400))
         self.dispatcher = Dispatcher(

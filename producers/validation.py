@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from core.settings import Settings
+from core.settings import CoreSettings
 from core.states import OnUnknown, Priority
 from lightsms.errors import InvalidInput
 from lightsms.phones import normalize_phone
@@ -43,7 +43,7 @@ class Options:
 
 
 def check_options(
-    settings: Settings,
+    settings: CoreSettings,
     *,
     now: float,
     text: object,

@@ -1,6 +1,15 @@
 import pytest
 
-from core.settings import DEMO_LOGIN, PRODUCTION_BASE_URL, ConfigError, load_settings
+from core.settings import (
+    DEMO_LOGIN,
+    PRODUCTION_BASE_URL,
+    ConfigError,
+    CoreSettings,
+    Settings,
+    load_core_settings,
+    load_settings,
+)
+from lightsms.client import DEFAULT_BASE_URL
 
 
 def test_local_base_url_uses_the_simulator_demo_pair(monkeypatch):
@@ -74,3 +83,68 @@ def test_the_request_deadline_defaults_to_connect_plus_read_and_bounds_the_lease
         load_settings()
     monkeypatch.setenv("LIGHTSMS_LEASE_SECONDS", "600")
     assert load_settings().request_deadline == 60
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:6379", "localhost", "redis:6379/0", "http://127.0.0.1:6379/0", ""])
+def test_a_redis_url_without_a_redis_scheme_is_refused_naming_it(monkeypatch, value):
+    monkeypatch.setenv("REDIS_URL", value)
+    for load in (load_core_settings, load_settings):
+        with pytest.raises(ConfigError) as info:
+            load(lightsms_base_url="http://127.0.0.1:8765/external/get/")
+        assert str(info.value) == "REDIS_URL: must be a redis://, rediss:// or unix:// URL"
+
+
+@pytest.mark.parametrize("value", ["redis://:pw@10.0.0.5:6379/0", "rediss://10.0.0.5:6380/1", "unix:///tmp/r.sock"])
+def test_redis_unix_and_tls_urls_are_accepted(monkeypatch, value):
+    monkeypatch.setenv("REDIS_URL", value)
+    assert load_core_settings().store_url == value
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:6379", "localhost", "broker-host:5672//"])
+def test_a_broker_url_without_a_scheme_is_refused_naming_it(monkeypatch, value):
+    # Celery would silently fall back to amqp:// on localhost.
+    monkeypatch.setenv("CELERY_BROKER_URL", value)
+    with pytest.raises(ConfigError) as info:
+        load_core_settings()
+    assert str(info.value).startswith("CELERY_BROKER_URL: must be a URL with a scheme")
+    assert value not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["amqp://user:pw@rabbit:5672/sms", "redis://127.0.0.1:6379/3", "memory://"])
+def test_any_broker_scheme_is_accepted(monkeypatch, value):
+    monkeypatch.setenv("CELERY_BROKER_URL", value)
+    assert load_core_settings().broker_url == value
+
+
+def test_two_layers_core_settings_hold_no_lightsms_account(monkeypatch):
+    monkeypatch.setenv("LIGHTSMS_LOGIN", "acme")
+    monkeypatch.setenv("LIGHTSMS_API_KEY", "the-real-key")
+    monkeypatch.setenv("LIGHTSMS_BATCH_SIZE", "20")
+    core = load_core_settings()
+    assert not {"lightsms_login", "lightsms_api_key", "lightsms_base_url"} & set(CoreSettings.model_fields)
+    worker_only = ("lightsms_lease", "lightsms_retry", "lightsms_max_rps", "lightsms_connect", "lightsms_pause")
+    assert not any(name.startswith(worker_only) for name in CoreSettings.model_fields)
+    assert core.lightsms_batch_size == 20 and "the-real-key" not in repr(core.model_dump())
+    full = load_settings()
+    assert isinstance(full, CoreSettings) and set(CoreSettings.model_fields) < set(Settings.model_fields)
+    assert (full.lightsms_login, full.lightsms_api_key.get_secret_value()) == ("acme", "the-real-key")
+
+
+def test_core_settings_need_no_credentials_against_production(monkeypatch):
+    for variable in ("LIGHTSMS_LOGIN", "LIGHTSMS_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", PRODUCTION_BASE_URL)
+    assert load_core_settings().lightsms_batch_size == 50
+    with pytest.raises(ConfigError, match="^LIGHTSMS_LOGIN: required"):
+        load_settings()
+
+
+def test_the_production_url_is_lightsms_clients_own():
+    assert PRODUCTION_BASE_URL is DEFAULT_BASE_URL
+    assert Settings.model_fields["lightsms_base_url"].default is DEFAULT_BASE_URL
+
+
+def test_a_variable_is_read_in_any_case_and_arguments_win(monkeypatch):
+    monkeypatch.setenv("lightsms_batch_size", "7")
+    assert load_core_settings().lightsms_batch_size == 7
+    assert load_core_settings(lightsms_batch_size=9).lightsms_batch_size == 9
