@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import redis
 
+from core.client import build_client
 from core.pause import AccountCircuit
 from core.settings import Settings, get_settings
 from core.stats import Stats
@@ -32,17 +33,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
     connection = redis.Redis.from_url(settings.store_url, **REDIS_TIMEOUTS)
     producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
     login = settings.lightsms_login
-    client = LightSmsClient(
-        login,
-        settings.lightsms_api_key.get_secret_value(),
-        base_url=settings.lightsms_base_url,
-        timeout=(settings.lightsms_connect_timeout, settings.lightsms_read_timeout),
-        deadline=settings.request_deadline,
-        default_region=None,  # stored phones are international already: a region would re-read them
-        batch_limit=settings.lightsms_batch_size,
-        max_parts=settings.lightsms_max_parts,
-        pool_size=max(16, settings.lightsms_worker_concurrency * 2),
-    )
+    client = build_client(settings, pool_size=max(16, settings.lightsms_worker_concurrency * 2))
     circuit = AccountCircuit(connection, login=login)
     policy = RetryPolicy.from_settings(settings)
     sender = BatchSender(
