@@ -66,16 +66,16 @@ class Producer:
         metadata: Mapping[str, Any] | None = None,
         provider_schedule: bool = False,
     ) -> str:
-        """Enqueue one SMS; returns its message id (the same id again for a repeated idempotency key)."""
-        now = time.time()
-        options = check_options(
-            self.settings, now=now, text=text, sender=sender, send_at=send_at,
-            idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
-            priority=priority, metadata=metadata, provider_schedule=provider_schedule,
-        )  # fmt: skip
-        normalized = check_phone(phone, default_region=self.settings.lightsms_default_region)
-        self._refuse_opted_out([normalized], fields=["phone"])
-        return self._store_and_enqueue([normalized], options, now=now, key_per_phone=False)[0]
+        """Enqueue one SMS; returns its message id (the same id again for a repeated idempotency key).
+
+        send_many of one phone, except that the caller's idempotency key is used as it is and errors
+        name the field `phone`.
+        """
+        return self._enqueue(
+            phone, text, one=True, sender=sender, send_at=send_at, idempotency_key=idempotency_key,
+            valid_for=valid_for, on_unknown=on_unknown, priority=priority, metadata=metadata,
+            provider_schedule=provider_schedule,
+        )[0]  # fmt: skip
 
     def send_many(
         self,
@@ -95,15 +95,11 @@ class Producer:
 
         With an idempotency key, each recipient gets a key of its own derived from it (see _key_for).
         """
-        now = time.time()
-        options = check_options(
-            self.settings, now=now, text=text, sender=sender, send_at=send_at,
-            idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
-            priority=priority, metadata=metadata, provider_schedule=provider_schedule,
+        return self._enqueue(
+            phones, text, one=False, sender=sender, send_at=send_at, idempotency_key=idempotency_key,
+            valid_for=valid_for, on_unknown=on_unknown, priority=priority, metadata=metadata,
+            provider_schedule=provider_schedule,
         )  # fmt: skip
-        normalized = check_phones(phones, default_region=self.settings.lightsms_default_region)
-        self._refuse_opted_out(normalized, fields=[f"phones[{i}]" for i in range(len(normalized))])
-        return self._store_and_enqueue(normalized, options, now=now, key_per_phone=True)
 
     def get(self, message_id: str) -> dict[str, Any] | None:
         """The message's state and details, or None when there is no such message (or it expired)."""
@@ -129,6 +125,38 @@ class Producer:
             by_priority[priority].append(message_id)
         for priority, ids in by_priority.items():
             self.enqueue_ids(ids, priority)
+
+    def _enqueue(
+        self,
+        recipients: str | Sequence[str],
+        text: str,
+        *,
+        one: bool,
+        sender: str | None,
+        send_at: datetime | float | None,
+        idempotency_key: str | None,
+        valid_for: timedelta | float | None,
+        on_unknown: str,
+        priority: str,
+        metadata: Mapping[str, Any] | None,
+        provider_schedule: bool,
+    ) -> list[str]:
+        """The one store-and-enqueue path. `one`: `recipients` is send's single phone (field `phone`,
+        the caller's idempotency key as it is); else send_many's list (`phones[i]`, a key per phone)."""
+        now = time.time()
+        options = check_options(
+            self.settings, now=now, text=text, sender=sender, send_at=send_at,
+            idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
+            priority=priority, metadata=metadata, provider_schedule=provider_schedule,
+        )  # fmt: skip
+        region = self.settings.lightsms_default_region
+        if one:
+            normalized, fields = [check_phone(recipients, default_region=region)], ["phone"]
+        else:
+            normalized = check_phones(recipients, default_region=region)
+            fields = [f"phones[{i}]" for i in range(len(normalized))]
+        self._refuse_opted_out(normalized, fields=fields)
+        return self._store_and_enqueue(normalized, options, now=now, key_per_phone=not one)
 
     def _refuse_opted_out(self, phones: list[str], *, fields: list[str]) -> None:
         opted = self.store.opted_out(phones)
