@@ -1,6 +1,6 @@
 """`lightsms-queue`: operate the queue from a shell.
 
-    lightsms-queue stats                  (counters, and whether sending is paused)
+    lightsms-queue stats                  (counters, and every account pause found in Redis)
     lightsms-queue get ID
     lightsms-queue dead list | retry [ID ...] | purge [ID ...]
     lightsms-queue unknown list | sent ID ... | failed ID ... | resend ID ...
@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
+import redis
+
+from core import keys
 from core.message import Message
 from core.pause import AccountCircuit, Pause
-from core.settings import ConfigError, load_settings
+from core.settings import ConfigError, load_core_settings
 from core.stats import Stats
 from lightsms.phones import mask_phone
 from producers.producer import Producer
@@ -29,9 +32,18 @@ def _row(m: Message) -> str:
     return f"{m.id}  {m.state.value:<8} {mask_phone(m.phone):<16} attempts={m.attempts}  {m.error_code or ''} {reason}"
 
 
-def _describe(pause: Pause | None) -> str:
-    if pause is None:
-        return "no"
+def _pauses(client: redis.Redis) -> Iterator[tuple[str, Pause]]:
+    """Every account pause in Redis (sms:pause:<login>), by login: the CLI holds no login of its own."""
+    prefix = keys.pause("")
+    for raw in sorted(client.scan_iter(match=keys.pause("*"), count=100)):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        login = key.removeprefix(prefix)
+        pause = AccountCircuit(client, login=login).current()
+        if pause is not None:  # it may have ended since the scan
+            yield login, pause
+
+
+def _describe(pause: Pause) -> str:
     until = datetime.fromtimestamp(pause.until, UTC).isoformat(timespec="seconds")
     code = f" (code {pause.code})" if pause.code is not None else ""
     return f"yes, until {until}: {pause.reason}{code}"
@@ -55,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        producer = Producer(load_settings())
+        producer = Producer(load_core_settings())  # only REDIS_URL and the broker: no LightSMS credentials
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -63,8 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "stats":
         for name, value in Stats(producer.store.redis).read().items():
             print(f"{name:<24} {value}")
-        pause = AccountCircuit(producer.store.redis, login=producer.settings.lightsms_login).current()
-        print(f"{'paused':<24} {_describe(pause)}")
+        pauses = list(_pauses(producer.store.redis))
+        for login, pause in pauses:
+            print(f"{'paused:' + login:<24} {_describe(pause)}")
+        if not pauses:
+            print(f"{'paused':<24} no")
     elif args.command == "get":
         found = producer.get(args.message_id)
         if found is None:

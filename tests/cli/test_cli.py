@@ -9,6 +9,7 @@ import pytest
 from cli import main as cli
 from core import keys
 from core.message import Message
+from core.pause import AccountCircuit
 from core.settings import Settings
 from core.states import State
 from core.stats import Stats
@@ -78,10 +79,39 @@ def test_unknown_list_and_get(producer, capsys):
 
 
 def test_bad_configuration_is_one_line_and_exit_2(monkeypatch, capsys):
-    monkeypatch.setenv("LIGHTSMS_MAX_RPS", "lots")
+    monkeypatch.setenv("REDIS_URL", "127.0.0.1:6379")
     assert cli.main(["stats"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("configuration error: LIGHTSMS_MAX_RPS:") and "\n" not in err
+    assert err.startswith("configuration error: REDIS_URL:") and "\n" not in err and "6379" not in err
+
+
+def test_stats_shows_every_pause_without_a_lightsms_login(producer, redis_client, monkeypatch, capsys):
+    # An operator's shell holds REDIS_URL only: no credentials, and the production base URL.
+    for variable in ("LIGHTSMS_LOGIN", "LIGHTSMS_API_KEY", "LIGHTSMS_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    AccountCircuit(redis_client, login="acme").pause(reason="insufficient funds", code=32, seconds=300)
+    AccountCircuit(redis_client, login="other").pause(reason="invalid login", code=7, seconds=300)
+    assert cli.main(["stats"]) == 0
+    out = capsys.readouterr().out
+    paused = {line.split()[0]: line for line in out.splitlines() if line.startswith("paused")}
+    assert set(paused) == {"paused:acme", "paused:other"}  # the strikes keys are not pauses
+    assert "insufficient funds (code 32)" in paused["paused:acme"] and "yes, until" in paused["paused:acme"]
+    assert "invalid login (code 7)" in paused["paused:other"]
+    AccountCircuit(redis_client, login="acme").resume()
+    AccountCircuit(redis_client, login="other").resume()
+    assert cli.main(["stats"]) == 0
+    assert [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("paused")] == [
+        ["paused", "no"]
+    ]
+
+
+def test_the_other_commands_need_only_redis_url(producer, monkeypatch, capsys):
+    for variable in ("LIGHTSMS_LOGIN", "LIGHTSMS_API_KEY", "LIGHTSMS_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    message_id = stored(producer, State.DEAD, attempts=8)
+    for argv in (["get", message_id], ["dead", "list"], ["unknown", "list"], ["dead", "retry", message_id]):
+        assert cli.main(argv) == 0, argv
+    assert "queued again: 1" in capsys.readouterr().out
 
 
 VERDICTS = [("sent", State.SENT), ("failed", State.FAILED), ("resend", State.QUEUED)]
