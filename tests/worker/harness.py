@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 import redis
 
@@ -43,7 +44,8 @@ def accepted(phone: str, *, cost: Decimal | None = Decimal("0.0144"), parts: int
 
 class Harness:
     def __init__(self, client: redis.Redis, answer: Callable[[Sequence[str]], list[PhoneResult]], **settings):
-        self.settings = Settings(lightsms_base_url="http://127.0.0.1:9/", lightsms_retry_window=0.5, **settings)
+        defaults: dict[str, Any] = {"lightsms_base_url": "http://127.0.0.1:9/", "lightsms_retry_window": 0.5}
+        self.settings = Settings(**{**defaults, **settings})
         self.store = Store(client, record_ttl=3600)
         self.stats = Stats(client)
         self.circuit = AccountCircuit(client, login="demo")
