@@ -21,10 +21,10 @@ class Operations:
         return [m for m in store.get_many(store.ids_in(index, limit=limit)) if m is not None]
 
     def dead(self, *, limit: int = 1000) -> list[Message]:
-        return self.listed(keys.DEAD_INDEX, limit=limit)
+        return self.listed(keys.state_index(State.DEAD), limit=limit)
 
     def unknown(self, *, limit: int = 1000) -> list[Message]:
-        return self.listed(keys.UNKNOWN_INDEX, limit=limit)
+        return self.listed(keys.state_index(State.UNKNOWN), limit=limit)
 
     def retry_dead(self, message_ids: list[str] | None = None) -> list[str]:
         """DEAD -> QUEUED with a fresh retry budget; the ids queued again."""

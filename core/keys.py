@@ -2,29 +2,69 @@
 
 from __future__ import annotations
 
-from .states import Priority
+from typing import Literal, overload
+
+from .states import Priority, State
 
 PREFIX = "sms:"
 MESSAGE_PREFIX = PREFIX + "msg:"
 
 # Sorted sets indexing messages by state; the score is a unix time whose meaning is per index.
 # QUEUED has one per priority (score: when it was last given a task), so the sweeper can tell a lost
-# task from a backlog queue by queue.
-PRIORITIES = ("high", "normal", "bulk")
-QUEUED_INDEXES = tuple(PREFIX + "idx:queued:" + priority for priority in PRIORITIES)
+# task from a backlog queue by queue. `state_index` is the one map from a state to its index.
+PRIORITIES = tuple(priority.value for priority in Priority)  # high, normal, bulk
+QUEUED_PREFIX = PREFIX + "idx:queued:"  # + priority
+QUEUED_INDEXES = tuple(QUEUED_PREFIX + priority for priority in PRIORITIES)
 SENDING_INDEX = PREFIX + "idx:sending"  # when its lease runs out
 DUE_INDEX = PREFIX + "idx:due"  # when it is due (SCHEDULED, DEFERRED)
+STATUS_DUE_INDEX = PREFIX + "idx:status_due"  # SENT: when its delivery status is next due to be asked
 DEAD_INDEX = PREFIX + "idx:dead"  # when it died
 UNKNOWN_INDEX = PREFIX + "idx:unknown"  # when it became UNKNOWN
-INDEXES = (*QUEUED_INDEXES, SENDING_INDEX, DUE_INDEX, DEAD_INDEX, UNKNOWN_INDEX)
+INDEXES = (*QUEUED_INDEXES, SENDING_INDEX, DUE_INDEX, STATUS_DUE_INDEX, DEAD_INDEX, UNKNOWN_INDEX)
+
+# A SENT message's first status check is due this many seconds after it was sent (its first score in
+# STATUS_DUE_INDEX); the status poller schedules the later ones.
+FIRST_STATUS_CHECK = 60.0
+
+_INDEX_OF: dict[State, str] = {
+    State.SENDING: SENDING_INDEX,
+    State.SCHEDULED: DUE_INDEX,
+    State.DEFERRED: DUE_INDEX,
+    State.SENT: STATUS_DUE_INDEX,
+    State.DEAD: DEAD_INDEX,
+    State.UNKNOWN: UNKNOWN_INDEX,
+}
+IndexedState = Literal[State.QUEUED, State.SCHEDULED, State.DEFERRED, State.SENDING, State.SENT, State.DEAD,
+                       State.UNKNOWN]  # fmt: skip
+
+
+@overload
+def state_index(state: IndexedState, priority: object = None) -> str: ...
+@overload
+def state_index(state: State, priority: object = None) -> str | None: ...
+def state_index(state: State, priority: object = None) -> str | None:
+    """The sorted set a message in `state` is indexed in, or None for a state without one (the final
+    states). QUEUED has one per priority: an unknown priority reads normal (Priority.read)."""
+    if state is State.QUEUED:
+        return QUEUED_PREFIX + Priority.read(priority).value
+    return _INDEX_OF.get(state)
+
+
+def queued_index(priority: object) -> str:
+    """The QUEUED index of a priority: state_index(State.QUEUED, priority)."""
+    return state_index(State.QUEUED, priority)
+
+
+def id_sms(provider_id: str) -> str:
+    """The id_sms -> message id map, one string key per LightSMS id_sms holding the message id.
+
+    Written by transition.lua with the move to SENT that sets id_sms, with the record's TTL, so that
+    it expires with the record (a single hash could not: its fields do not expire on Redis 7.0)."""
+    return PREFIX + "idsms:" + provider_id
+
 
 OPT_OUT = PREFIX + "optout"  # set of digits-only phone numbers
 STATS = PREFIX + "stats"  # hash of counters
-
-
-def queued_index(priority: str) -> str:
-    """The QUEUED index of a priority; an unknown priority reads normal (Priority.read)."""
-    return PREFIX + "idx:queued:" + Priority.read(priority).value
 
 
 def message(message_id: str) -> str:

@@ -12,7 +12,7 @@ import redis
 
 from . import keys
 from .message import Message
-from .states import State
+from .states import Priority, State
 
 log = logging.getLogger("lightsms_queue.store")
 
@@ -29,12 +29,15 @@ class Move:
     message_id: str
     allowed: Sequence[State]
     to: State
-    score: float = 0.0
+    score: float = 0.0  # in the new state's index; 0 for SENT: when it moves + keys.FIRST_STATUS_CHECK
     lease: str = ""  # when moving out of SENDING, the lease the mover must hold
     ttl: int = 0
     fields: tuple[tuple[str, object], ...] = ()
     when: tuple[str, str] = ("", "")  # a field and the value it must hold for the move
     expired_by: float | None = None  # out of SENDING only once the lease has run out by this time
+    # The message's id_sms, for a move out of SENT: its id_sms map entry then takes the record's new
+    # TTL. (A move to SENT that sets the id_sms field writes the entry without it.)
+    id_sms: str = ""
 
 
 class Store:
@@ -43,6 +46,7 @@ class Store:
         self.record_ttl = record_ttl
         self._create = client.register_script(load_script("create.lua"))
         self._transition = client.register_script(load_script("transition.lua"))
+        self._claim = client.register_script(load_script("claim.lua"))
         self._pop_due = client.register_script(load_script("pop_due.lua"))
         self._begin_send = client.register_script(load_script("begin_send.lua"))
         self._purge = client.register_script(load_script("purge.lua"))
@@ -61,7 +65,7 @@ class Store:
         pipe = self.redis.pipeline(transaction=True)
         for message in messages:
             scheduled = message.state is State.SCHEDULED
-            index = keys.DUE_INDEX if scheduled else keys.queued_index(message.priority)
+            index = keys.state_index(State.SCHEDULED if scheduled else State.QUEUED, message.priority)
             score = (message.send_at if scheduled else None) or message.created_at
             idem_key = keys.idempotency(message.idempotency_key or message.id)
             flat: list[str | int | float] = [
@@ -82,7 +86,7 @@ class Store:
         for m in messages:
             idem_key = keys.idempotency(m.idempotency_key or m.id)
             args = [m.id, 1 if m.idempotency_key else 0]
-            self._purge(keys=[keys.message(m.id), keys.DEAD_INDEX, idem_key], args=args, client=pipe)
+            self._purge(keys=[keys.message(m.id), keys.state_index(State.DEAD), idem_key], args=args, client=pipe)
         return [(bool(int(purged)), bool(int(released))) for purged, released in pipe.execute()]
 
     # -- reading -------------------------------------------------------------------------------
@@ -104,35 +108,60 @@ class Store:
         return self.apply([move])[0]
 
     def apply(self, moves: Iterable[Move]) -> list[tuple[bool, str]]:
-        """Each move is atomic on its own; (moved, previous-or-current state) for each."""
+        """Each move is atomic on its own; (moved, previous-or-current state) for each.
+
+        transition.lua gets the indexes of the allowed states and of the new one, each named by its
+        state, and the id_sms map entry with a move to SENT that sets id_sms (see its header)."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for m in moves:
             allowed = ",".join(m.allowed)
             expired_by = "" if m.expired_by is None else m.expired_by
-            args: list[str | int | float] = [m.message_id, allowed, m.to.value, m.score, m.lease, m.ttl, now, *m.when,
-                                             expired_by]  # fmt: skip
+            score = now + keys.FIRST_STATUS_CHECK if m.to is State.SENT and not m.score else m.score
+            named = _named_indexes([*m.allowed, m.to])
+            id_sms = m.id_sms or (str(dict(m.fields).get("id_sms") or "") if m.to is State.SENT else "")
+            if id_sms:
+                named["id_sms"] = keys.id_sms(id_sms)
+            args: list[str | int | float] = [m.message_id, allowed, m.to.value, score, m.lease, m.ttl, now, *m.when,
+                                             expired_by, *named]  # fmt: skip
             for name, value in m.fields:
                 args += [name, "" if value is None else str(value)]
-            self._transition(keys=[keys.message(m.message_id), *keys.INDEXES], args=args, client=pipe)
+            self._transition(keys=[keys.message(m.message_id), *named.values()], args=args, client=pipe)
         return [(bool(int(ok)), _text(state)) for ok, state in pipe.execute()]
+
+    def claim(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> list[Message]:
+        """Move QUEUED messages to SENDING under `lease` (claim.lua), in one round trip; the records
+        that hold the lease now, read in the same script, in the order asked. A message already
+        SENDING under this same lease is returned too: a claim that ran again after its reply was
+        lost gives back what the first one took."""
+        if not message_ids:
+            return []
+        named = _named_indexes([State.QUEUED, State.SENDING])
+        hashes = [keys.message(i) for i in message_ids]
+        args: list[str | float] = [lease, lease_seconds, len(message_ids), *message_ids, *named]
+        records = self._claim(keys=[*hashes, *named.values()], args=args)
+        claimed = [_parse(dict(zip(flat[0::2], flat[1::2], strict=True))) for flat in records]
+        return [m for m in claimed if m is not None]
 
     def begin_send(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Mark messages in flight if they are still ours; the ids that may be sent."""
         hashes = [keys.message(i) for i in message_ids]
-        ours = self._begin_send(keys=[*hashes, keys.SENDING_INDEX], args=[lease, lease_seconds, *message_ids])
+        sending = keys.state_index(State.SENDING)
+        ours = self._begin_send(keys=[*hashes, sending], args=[lease, lease_seconds, *message_ids])
         return {_text(i) for i in ours}
 
     def pop_due(self, *, now: float, limit: int) -> list[tuple[str, str]]:
         """Due SCHEDULED/DEFERRED messages moved to QUEUED: (id, priority) each."""
-        flat = self._pop_due(keys=[keys.DUE_INDEX, *keys.QUEUED_INDEXES], args=[now, limit, keys.MESSAGE_PREFIX])
+        queued = _named_indexes([State.QUEUED])
+        flat = self._pop_due(keys=[keys.state_index(State.DEFERRED), *queued.values()],
+                             args=[now, limit, keys.MESSAGE_PREFIX, *queued])  # fmt: skip
         items = [_text(item) for item in flat]
         return list(zip(items[0::2], items[1::2], strict=True))
 
     def touch_queued(self, message_ids: Sequence[str], priority: str, *, now: float) -> None:
         """Record that these QUEUED messages were just given a task again."""
         if message_ids:
-            self.redis.zadd(keys.queued_index(priority), dict.fromkeys(message_ids, now), xx=True)
+            self.redis.zadd(keys.state_index(State.QUEUED, priority), dict.fromkeys(message_ids, now), xx=True)
 
     # -- opt-out list --------------------------------------------------------------------------
     def opt_out(self, phone: str) -> None:
@@ -146,6 +175,18 @@ class Store:
             return set()
         flags = self.redis.smismember(keys.OPT_OUT, list(phones))
         return {phone for phone, flag in zip(phones, flags, strict=True) if flag}
+
+
+def _named_indexes(states: Iterable[State]) -> dict[str, str]:
+    """The indexes of these states by the names the Lua scripts know them by: the state's name, and
+    "QUEUED:<priority>" for each priority of QUEUED (a script picks one by the stored priority)."""
+    named: dict[str, str] = {}
+    for state in states:
+        if state is State.QUEUED:
+            named.update((f"QUEUED:{p.value}", keys.state_index(state, p)) for p in Priority)
+        elif (index := keys.state_index(state)) is not None:
+            named[state.value] = index
+    return named
 
 
 def _text(value: object) -> str:

@@ -62,13 +62,14 @@ class Maintenance:
         draining = self.producer.dispatcher.waiting(priority) > 0
         cutoff = now - requeue_after * (BACKLOG_PATIENCE if draining else 1)
         lost = self._still_in(
-            self.store.ids_in(keys.queued_index(priority), upto=cutoff, limit=SWEEP_CHUNK), State.QUEUED
+            self.store.ids_in(keys.state_index(State.QUEUED, priority), upto=cutoff, limit=SWEEP_CHUNK), State.QUEUED
         )
         self.producer.requeue([(m.id, priority) for m in lost])
         return len(lost)
 
     def _settle_expired_leases(self, now: float) -> dict[str, int]:
-        expired = self._still_in(self.store.ids_in(keys.SENDING_INDEX, upto=now, limit=SWEEP_CHUNK), State.SENDING)
+        leases_out = self.store.ids_in(keys.state_index(State.SENDING), upto=now, limit=SWEEP_CHUNK)
+        expired = self._still_in(leases_out, State.SENDING)
         moves: list[Move] = []
         for m in expired:
             released = {"lease": "", "inflight": "0"}

@@ -2,7 +2,7 @@
 --
 -- KEYS[1]  message hash (sms:msg:<id>)
 -- KEYS[2]  idempotency key (sms:idem:<key>); ignored when ARGV[2] is 0
--- KEYS[3]  the index of its first state (queued or due)
+-- KEYS[3]  the index of its first state (keys.state_index: the queued one of its priority, or due)
 -- ARGV[1]  message id
 -- ARGV[2]  idempotency key TTL in seconds (0 = the message has no idempotency key)
 -- ARGV[3]  score in the index

@@ -1,7 +1,7 @@
 -- Delete a DEAD message for good, and release its idempotency key when the key still names it.
 --
 -- KEYS[1]  message hash (sms:msg:<id>)
--- KEYS[2]  dead index
+-- KEYS[2]  dead index (the only index a DEAD message is in)
 -- KEYS[3]  its idempotency key (sms:idem:<key>); ignored when ARGV[2] is 0
 -- ARGV[1]  message id
 -- ARGV[2]  1 when the message has an idempotency key, else 0

@@ -1,23 +1,31 @@
--- Move one message from an allowed state to a new one, atomically, keeping the state indexes in step.
+-- Move one message from an allowed state to a new one, atomically, keeping its state index in step.
 --
--- KEYS[1]  message hash (sms:msg:<id>)
--- KEYS[2]  queued index, high   KEYS[3] queued index, normal   KEYS[4] queued index, bulk
--- KEYS[5]  sending index        KEYS[6] due index              KEYS[7] dead index
--- KEYS[8]  unknown index
--- ARGV[1]  message id
--- ARGV[2]  allowed current states, comma-separated
--- ARGV[3]  new state
--- ARGV[4]  score in the new state's index (ignored when the state has none)
--- ARGV[5]  lease token the message must hold when it is SENDING or UNKNOWN ("" = no check): an
---          UNKNOWN record keeps the lease of the attempt whose reply was lost
--- ARGV[6]  TTL in seconds for the hash (0 = keep it)
--- ARGV[7]  now, unix seconds (updated_at)
--- ARGV[8]  a field that must hold ARGV[9] for the move ("" = no condition; a missing field reads "0")
--- ARGV[9]  its required value
--- ARGV[10] when the message is SENDING: the move needs its lease to have run out by this unix time
---          ("" = no check); the sweeper's guard against a worker that renewed the lease meanwhile
--- ARGV[11..] field, value pairs to set with the move
+-- KEYS[1]     message hash (sms:msg:<id>)
+-- KEYS[2..]   named keys, each named by ARGV[9 + i] for KEYS[i] (so ARGV[11..9+#KEYS] in order):
+--               <state>         the index of that state (the store's keys.state_index): one for each
+--                               allowed current state and one for the new state; the queued ones are
+--                               named "QUEUED:high", "QUEUED:normal", "QUEUED:bulk"
+--               "id_sms"        the id_sms map entry (sms:idsms:<id_sms>), passed with a move to SENT
+--                               that sets id_sms (or a later move of that message): it is set to the
+--                               message id, with the TTL the hash gets
+-- ARGV[1]     message id
+-- ARGV[2]     allowed current states, comma-separated
+-- ARGV[3]     new state
+-- ARGV[4]     score in the new state's index (ignored when the state has none)
+-- ARGV[5]     lease token the message must hold when it is SENDING or UNKNOWN ("" = no check): an
+--             UNKNOWN record keeps the lease of the attempt whose reply was lost
+-- ARGV[6]     TTL in seconds for the hash (0 = keep it)
+-- ARGV[7]     now, unix seconds (updated_at)
+-- ARGV[8]     a field that must hold ARGV[9] for the move ("" = no condition; a missing field reads "0")
+-- ARGV[9]     its required value
+-- ARGV[10]    when the message is SENDING: the move needs its lease to have run out by this unix time
+--             ("" = no check); the sweeper's guard against a worker that renewed the lease meanwhile
+-- ARGV[11..9+#KEYS]  the names of KEYS[2..], in order
+-- ARGV[10+#KEYS..]   field, value pairs to set with the move
 -- Returns {1, previous state} when moved, {0, current state} when not ("" if there is no message).
+--
+-- The message leaves only its current state's index (a QUEUED one by its stored priority; an unknown
+-- priority reads "normal", as Priority.read says) and joins only the new state's one, if it has one.
 
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then
@@ -43,25 +51,38 @@ if ARGV[10] ~= '' and current == 'SENDING'
   return {0, current}
 end
 
-local queued = {high = KEYS[2], normal = KEYS[3], bulk = KEYS[4]}
-local index_of = {SENDING = KEYS[5], SCHEDULED = KEYS[6], DEFERRED = KEYS[6], DEAD = KEYS[7], UNKNOWN = KEYS[8],
-                  QUEUED = queued[redis.call('HGET', KEYS[1], 'priority') or 'normal'] or KEYS[3]}
-for i = 2, 8 do
-  redis.call('ZREM', KEYS[i], ARGV[1])
+local named = {}
+for i = 2, #KEYS do
+  named[ARGV[9 + i]] = KEYS[i]
 end
-local index = index_of[ARGV[3]]
-if index then
-  redis.call('ZADD', index, ARGV[4], ARGV[1])
+local priority = redis.call('HGET', KEYS[1], 'priority') or 'normal'
+local function index_of(state)
+  if state == 'QUEUED' then
+    return named['QUEUED:' .. priority] or named['QUEUED:normal']
+  end
+  return named[state]
+end
+
+local from = index_of(current)
+if from then
+  redis.call('ZREM', from, ARGV[1])
+end
+local to = index_of(ARGV[3])
+if to then
+  redis.call('ZADD', to, ARGV[4], ARGV[1])
 end
 
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[7])
-for i = 11, #ARGV, 2 do
+for i = 10 + #KEYS, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 local ttl = tonumber(ARGV[6])
+local id_sms = named['id_sms']
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
+  if id_sms then redis.call('SET', id_sms, ARGV[1], 'EX', ttl) end
 else
   redis.call('PERSIST', KEYS[1])
+  if id_sms then redis.call('SET', id_sms, ARGV[1]) end
 end
 return {1, current}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 
 import pytest
@@ -47,7 +49,7 @@ def test_moving_out_of_sending_needs_the_lease(store, redis_client):
     store.move(Move("a", (State.QUEUED,), State.SENDING, fields=(("lease", "L1"),)))
     assert store.move(Move("a", (State.SENDING,), State.SENT, lease="L2", ttl=60)) == (False, "SENDING")
     assert store.move(Move("a", (State.SENDING,), State.SENT, lease="L1", ttl=60)) == (True, "SENDING")
-    assert indexes_of(redis_client, "a") == []
+    assert indexes_of(redis_client, "a") == [keys.STATUS_DUE_INDEX]
     assert 0 < redis_client.ttl("sms:msg:a") <= 60
 
 
@@ -106,3 +108,227 @@ def test_an_unreadable_record_reads_as_missing(store, redis_client):
     redis_client.hset("sms:msg:x", mapping={"id": "x", "state": "BOGUS"})
     store.create([queued("a")])
     assert [m.id if m else None for m in store.get_many(["x", "a"])] == [None, "a"]
+
+
+# -- the index layout: every move leaves a message in exactly the index its state maps to -------------
+
+# Every move of the state machine (README, "What happens to a message"), and who makes it.
+EDGES = [
+    (State.QUEUED, State.SENDING),  # the claim
+    (State.QUEUED, State.DEFERRED),  # paused account, rate limit
+    (State.QUEUED, State.CANCELLED),
+    (State.QUEUED, State.FAILED),  # screened: expired, invalid
+    (State.QUEUED, State.SUPPRESSED),  # screened: opted out
+    (State.SCHEDULED, State.QUEUED),  # pop_due
+    (State.SCHEDULED, State.CANCELLED),
+    (State.DEFERRED, State.QUEUED),  # pop_due
+    (State.DEFERRED, State.CANCELLED),
+    (State.SENDING, State.SENT),
+    (State.SENDING, State.FAILED),
+    (State.SENDING, State.SUPPRESSED),
+    (State.SENDING, State.UNKNOWN),
+    (State.SENDING, State.DEFERRED),
+    (State.SENDING, State.DEAD),
+    (State.SENDING, State.QUEUED),  # released: no request was started
+    (State.SENT, State.DELIVERED),
+    (State.SENT, State.UNDELIVERED),
+    (State.SENT, State.EXPIRED),
+    (State.UNKNOWN, State.SENT),  # a late reply, or an operator's verdict
+    (State.UNKNOWN, State.FAILED),
+    (State.UNKNOWN, State.SUPPRESSED),
+    (State.UNKNOWN, State.QUEUED),  # an operator's "resend"
+    (State.DEAD, State.QUEUED),  # an operator's retry
+]
+LEASE = "L1"
+
+
+def test_the_edges_reach_every_state_and_every_index_is_some_states():
+    assert {to for _, to in EDGES} | {State.SCHEDULED} == set(State)
+    mapped = {keys.state_index(state, priority) for state in State for priority in keys.PRIORITIES}
+    assert mapped - {None} == set(keys.INDEXES)
+
+
+def only_index(state: State, priority: str) -> list[str]:
+    index = keys.state_index(state, priority)
+    return [] if index is None else [index]
+
+
+def id_sms_entries(redis_client) -> dict[str, str]:
+    return {key: redis_client.get(key) for key in redis_client.scan_iter(keys.id_sms("*"))}
+
+
+def move_to(store: Store, message_id: str, frm: State, to: State) -> tuple[bool, str]:
+    """The move as the code that makes it would ask for it (a SENT move carries an id_sms)."""
+    if (frm, to) == (State.QUEUED, State.SENDING):
+        claimed = store.claim([message_id], lease=LEASE, lease_seconds=30)
+        return bool(claimed), frm.value
+    fields: tuple[tuple[str, object], ...] = ()
+    if to is State.SENT:
+        fields = (("id_sms", f"sms-{message_id}"), ("error_code", "0"))
+    ttl = 3600 if to not in (State.QUEUED, State.SENDING, State.DEFERRED, State.UNKNOWN, State.DEAD) else 0
+    score = store.now() if to is not State.SENT else 0.0
+    lease = LEASE if frm in (State.SENDING, State.UNKNOWN) else ""
+    return store.move(Move(message_id, (frm,), to, score=score, lease=lease, ttl=ttl, fields=fields))
+
+
+# How each state is reached from a new message.
+PATHS = {
+    State.QUEUED: [],
+    State.SCHEDULED: [],  # created so
+    State.DEFERRED: [State.DEFERRED],
+    State.SENDING: [State.SENDING],
+    State.SENT: [State.SENDING, State.SENT],
+    State.UNKNOWN: [State.SENDING, State.UNKNOWN],
+    State.DEAD: [State.SENDING, State.DEAD],
+}
+
+
+@pytest.mark.parametrize("priority", ["high", "bulk"])
+@pytest.mark.parametrize(("frm", "to"), EDGES, ids=[f"{a}->{b}" for a, b in EDGES])
+def test_every_move_leaves_the_message_in_exactly_its_states_index(store, redis_client, frm, to, priority):
+    message = queued("m", priority=priority)
+    if frm is State.SCHEDULED:
+        message.state, message.send_at = State.SCHEDULED, time.time() + 60
+    store.create([message])
+    state = message.state
+    for step in [*PATHS[frm], to]:
+        assert move_to(store, "m", state, step)[0], f"{state} -> {step}"
+        state = step
+        assert redis_client.hget("sms:msg:m", "state") == state.value
+        assert indexes_of(redis_client, "m") == only_index(state, priority)
+    # the id_sms map is written with a move to SENT that sets an id_sms, and kept while the record lives
+    sent_on_the_way = State.SENT in [*PATHS[frm], to]
+    assert id_sms_entries(redis_client) == ({keys.id_sms("sms-m"): "m"} if sent_on_the_way else {})
+
+
+def test_a_move_refused_touches_no_index_and_no_map(store, redis_client):
+    store.create([queued("a", priority="bulk")])
+    store.claim(["a"], lease="L1", lease_seconds=30)
+    refused = Move("a", (State.SENDING,), State.SENT, lease="L2", ttl=60, fields=(("id_sms", "x1"),))
+    assert store.move(refused) == (False, "SENDING")
+    assert indexes_of(redis_client, "a") == [keys.SENDING_INDEX]
+    assert id_sms_entries(redis_client) == {}
+    not_allowed = Move("a", (State.QUEUED,), State.SENT, fields=(("id_sms", "x1"),))
+    assert store.move(not_allowed) == (False, "SENDING")
+    assert redis_client.zcard(keys.STATUS_DUE_INDEX) == 0 and id_sms_entries(redis_client) == {}
+
+
+def test_an_unknown_stored_priority_is_queued_as_normal_by_every_script(store, redis_client):
+    store.create([queued("a")])
+    redis_client.hset("sms:msg:a", "priority", "urgent")  # written by a foreign enqueuer
+    [claimed] = store.claim(["a"], lease="L1", lease_seconds=30)
+    assert indexes_of(redis_client, "a") == [keys.SENDING_INDEX]
+    store.move(Move("a", (State.SENDING,), State.DEFERRED, score=time.time() - 1, lease="L1"))
+    assert store.pop_due(now=time.time(), limit=10) == [("a", "normal")]
+    assert indexes_of(redis_client, "a") == [keys.queued_index("normal")]
+    store.move(Move("a", (State.QUEUED,), State.CANCELLED, ttl=60))
+    assert indexes_of(redis_client, "a") == []
+
+
+# -- SENT: the status-due index and the id_sms map -----------------------------------------------------
+
+
+def sent(store: Store, message_id: str, *, id_sms: str | None, ttl: int = 3600) -> tuple[bool, str]:
+    fields = () if id_sms is None else (("id_sms", id_sms),)
+    return store.move(Move(message_id, (State.SENDING, State.UNKNOWN), State.SENT, lease="L1", ttl=ttl,
+                           fields=fields))  # fmt: skip
+
+
+def test_sent_is_due_for_its_first_status_check_and_maps_its_id_sms_for_as_long_as_the_record(store, redis_client):
+    store.create([queued("a")])
+    store.claim(["a"], lease="L1", lease_seconds=30)
+    before = time.time()
+    assert sent(store, "a", id_sms="777", ttl=3600) == (True, "SENDING")
+    due = redis_client.zscore(keys.STATUS_DUE_INDEX, "a")
+    assert before + keys.FIRST_STATUS_CHECK <= due <= time.time() + keys.FIRST_STATUS_CHECK
+    assert redis_client.get(keys.id_sms("777")) == "a"
+    assert 3590 < redis_client.ttl(keys.id_sms("777")) <= redis_client.ttl("sms:msg:a") <= 3600
+    # delivered: out of the status-due index; the map entry stays and, named by the mover, keeps the
+    # record's new TTL
+    delivered = Move("a", (State.SENT,), State.DELIVERED, ttl=7200, id_sms="777")
+    assert store.move(delivered) == (True, "SENT")
+    assert indexes_of(redis_client, "a") == []
+    assert redis_client.get(keys.id_sms("777")) == "a"
+    assert 7190 < redis_client.ttl(keys.id_sms("777")) <= redis_client.ttl("sms:msg:a") <= 7200
+
+
+def test_an_explicit_score_is_kept_for_sent(store, redis_client):
+    store.create([queued("a")])
+    store.claim(["a"], lease="L1", lease_seconds=30)
+    store.move(Move("a", (State.SENDING,), State.SENT, score=1234.0, lease="L1", fields=(("id_sms", "1"),)))
+    assert redis_client.zscore(keys.STATUS_DUE_INDEX, "a") == 1234.0
+
+
+def test_a_late_reply_maps_its_id_sms_and_an_operators_verdict_maps_nothing(store, redis_client):
+    store.create([queued("late"), queued("operator"), queued("no-id")])
+    store.claim(["late", "operator", "no-id"], lease="L1", lease_seconds=30)
+    for message_id in ("late", "operator", "no-id"):
+        store.move(Move(message_id, (State.SENDING,), State.UNKNOWN, score=time.time(), lease="L1"))
+    assert id_sms_entries(redis_client) == {}
+    assert sent(store, "late", id_sms="900") == (True, "UNKNOWN")  # the reply came after the sweeper
+    assert store.move(Move("operator", (State.UNKNOWN,), State.SENT, ttl=3600)) == (True, "UNKNOWN")
+    assert sent(store, "no-id", id_sms="") == (True, "UNKNOWN")  # "0" without an id_sms
+    assert id_sms_entries(redis_client) == {keys.id_sms("900"): "late"}
+    for message_id in ("late", "operator", "no-id"):
+        assert indexes_of(redis_client, message_id) == [keys.STATUS_DUE_INDEX]
+
+
+# -- the claim -----------------------------------------------------------------------------------------
+
+
+def test_the_claim_returns_the_claimed_records_whole(store, redis_client):
+    store.create([queued("a", priority="high"), queued("b"), queued("c", priority="bulk")])
+    store.move(Move("b", (State.QUEUED,), State.CANCELLED, ttl=60))
+    before = store.now()
+    claimed = store.claim(["c", "b", "missing", "a"], lease="L1", lease_seconds=30)
+    assert [m.id for m in claimed] == ["c", "a"]  # in the order asked; not the cancelled, not the missing
+    for m in claimed:
+        assert (m.state, m.lease, m.inflight, m.phone, m.text) == (State.SENDING, "L1", False, "37060000001", "hi")
+        lease_until = float(redis_client.hget(f"sms:msg:{m.id}", "lease_until"))
+        assert before + 30 <= lease_until <= store.now() + 30
+        assert redis_client.zscore(keys.SENDING_INDEX, m.id) == pytest.approx(lease_until)
+        assert indexes_of(redis_client, m.id) == [keys.SENDING_INDEX]
+    assert [m.priority for m in claimed] == ["bulk", "high"]
+    assert store.claim([], lease="L1", lease_seconds=30) == []
+
+
+def test_a_claim_run_again_under_the_same_lease_returns_the_same_messages(store, redis_client):
+    store.create([queued("a"), queued("b")])
+    first = store.claim(["a", "b"], lease="L1", lease_seconds=30)
+    until = redis_client.hget("sms:msg:a", "lease_until")
+    again = store.claim(["a", "b"], lease="L1", lease_seconds=30)  # the first reply was lost
+    assert [m.id for m in again] == [m.id for m in first] == ["a", "b"]
+    assert redis_client.hget("sms:msg:a", "lease_until") == until  # nothing moved the second time
+    assert store.claim(["a", "b"], lease="L2", lease_seconds=30) == []  # another lease gets nothing
+    # once in flight or settled, it is no longer claimable, even under its own lease
+    store.move(Move("b", (State.SENDING,), State.SENT, lease="L1", ttl=60, fields=(("id_sms", "1"),)))
+    assert [m.id for m in store.claim(["a", "b"], lease="L1", lease_seconds=30)] == ["a"]
+
+
+def test_racing_claims_give_each_message_to_one_lease_only(store, redis_server, redis_client):
+    ids = [f"m{i}" for i in range(300)]
+    store.create([queued(i) for i in ids])
+    leases = [f"L{n}" for n in range(8)]
+    start = threading.Barrier(len(leases))
+    results: dict[str, list[str]] = {}
+
+    def claim(lease: str) -> None:
+        mine = Store(redis_server.client(), record_ttl=3600)
+        order = random.Random(lease).sample(ids, len(ids))
+        start.wait()
+        got: list[str] = []
+        for chunk in range(0, len(order), 25):
+            got += [m.id for m in mine.claim(order[chunk:chunk + 25], lease=lease, lease_seconds=30)]
+        results[lease] = got
+
+    threads = [threading.Thread(target=claim, args=(lease,)) for lease in leases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    claimed = [message_id for lease in leases for message_id in results[lease]]
+    assert sorted(claimed) == sorted(ids)  # every message claimed, none twice
+    for lease in leases:
+        assert all(redis_client.hget(f"sms:msg:{i}", "lease") == lease for i in results[lease])
+    assert redis_client.zcard(keys.SENDING_INDEX) == len(ids)
+    assert redis_client.zcard(keys.queued_index("normal")) == 0
