@@ -155,22 +155,12 @@ class BatchSender:
             self._send_claimed(claimed, lease)
 
     def _claim(self, batch: list[Message], lease: str) -> list[Message]:
+        """The messages that hold our lease now, as claim.lua returns them: a claim whose reply was
+        lost and that ran again gets back what it had moved, and the records it returns give a
+        duplicate task the current attempts."""
         ids = [m.id for m in batch]
-
-        def claim() -> list[Message]:
-            lease_until = self.store.now() + self.settings.lightsms_lease_seconds
-            self.store.apply([
-                Move(m.id, (State.QUEUED,), State.SENDING, score=lease_until,
-                     fields=(("lease", lease), ("lease_until", lease_until), ("inflight", "0")))
-                for m in batch
-            ])  # fmt: skip
-            # Ours is what holds our lease now, whatever the reply said: a claim whose reply was lost
-            # and that ran again reports "not moved" for messages it did move. Reading the records
-            # also gives a duplicate task the current attempts.
-            return [m for m in self.store.get_many(ids) if m is not None and m.state is State.SENDING
-                    and m.lease == lease]  # fmt: skip
-
-        return self._durably(claim)
+        seconds = self.settings.lightsms_lease_seconds
+        return self._durably(lambda: self.store.claim(ids, lease=lease, lease_seconds=seconds))
 
     def _send_claimed(self, claimed: list[Message], lease: str) -> None:
         """One send.php call for the claimed messages, its outcome applied before anything else
