@@ -31,7 +31,7 @@ def test_enqueue_with_plain_celery_by_the_documented_contract(stack: Stack):
             "state": "QUEUED", "priority": "normal", "on_unknown": "hold", "attempts": 0,
             "created_at": now, "queued_at": now,
         })  # fmt: skip
-        stack.redis.zadd("sms:idx:queued", {message_id: now})
+        stack.redis.zadd("sms:idx:queued:normal", {message_id: now})  # as README documents
     app = Celery(broker=stack.redis_server.url, set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"])
     app.send_task("lightsms.send", args=[{"v": 1, "ids": [good, bad]}], queue="sms.normal")
