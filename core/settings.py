@@ -171,8 +171,10 @@ class Settings(CoreSettings):
     lightsms_pause_seconds: float = Field(300.0, gt=0)  # how long an account failure pauses sending
     lightsms_pause_recheck: float = Field(30.0, gt=0)  # paused messages look again this often
     # Leases and the sweeper.
-    lightsms_lease_seconds: float = Field(120.0, gt=0)
-    lightsms_requeue_after: float = Field(300.0, gt=0)  # QUEUED this long with no progress: task lost
+    # Renewed every third of itself while its worker works on the batch (worker/leases.py): short, so
+    # that a killed worker's messages are settled within about a lease and a sweep.
+    lightsms_lease_seconds: float = Field(30.0, ge=10)
+    lightsms_requeue_after: float = Field(30.0, gt=0)  # QUEUED this long with no progress: task lost
     lightsms_sweep_interval: float = Field(10.0, gt=0)
     lightsms_due_interval: float = Field(1.0, gt=0)
     lightsms_worker_concurrency: int = Field(8, ge=1)
@@ -199,15 +201,14 @@ class Settings(CoreSettings):
         return self
 
     @model_validator(mode="after")
-    def _lease_outlasts_a_batch(self) -> Settings:
-        # A lease that ran out while its worker was still sending would let the sweeper act on it. One
-        # attempt: the retry window and its last backoff, then up to three requests (a clock refresh,
-        # the send, and its re-signed repeat after a refused timestamp), a limiter wait and a margin.
-        one_request = self.request_deadline
-        longest = self.lightsms_retry_window + 2 + 3 * one_request + self.lightsms_limiter_max_wait + 5
+    def _lease_outlasts_a_request(self) -> Settings:
+        # The worker renews a lease every third of it while the batch is in hand, so a batch may take
+        # longer than a lease; but one request (with its limiter wait) must fit in one, with a margin,
+        # so that a renewal missed during a Redis blip cannot let the sweeper act mid-request.
+        longest = self.request_deadline + self.lightsms_limiter_max_wait + 5
         if self.lightsms_lease_seconds < longest:
             raise ValueError(
-                f"LIGHTSMS_LEASE_SECONDS: must be at least {longest:g} with these timeouts and request deadline"
+                f"LIGHTSMS_LEASE_SECONDS: must be at least {longest:g} with this request deadline and limiter wait"
             )
         return self
 

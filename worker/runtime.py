@@ -15,6 +15,7 @@ from core.stats import Stats
 from lightsms.client import LightSmsClient
 from producers.producer import REDIS_TIMEOUTS, Producer
 
+from .leases import LeaseKeeper
 from .limiter import RateLimiter
 from .maintenance import Maintenance
 from .policy import RetryPolicy
@@ -46,6 +47,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
         ),
         circuit=circuit,
         requeue=producer.requeue,
+        leases=LeaseKeeper(connection, lease_seconds=settings.lightsms_lease_seconds),
     )
     return Runtime(settings, client, sender, Maintenance(producer, circuit, policy))
 

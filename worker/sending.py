@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -43,6 +44,7 @@ from lightsms.phones import mask_phone, normalize_phone
 from lightsms.validation import validate_sender, validate_text
 
 from .batching import plan_batches
+from .leases import LeaseKeeper
 from .limiter import RateLimiter
 from .outcomes import OutcomePlanner, Plan, counts
 from .policy import RetryPolicy
@@ -85,7 +87,8 @@ class BatchSender:
     client: SendsSms
     limiter: RateLimiter
     circuit: AccountCircuit
-    requeue: Callable[[list[tuple[str, str]]], None]  # publish tasks for (id, priority) already QUEUED
+    requeue: Callable[[Sequence[tuple[str, str]]], None]  # publish tasks for (id, priority) already QUEUED
+    leases: LeaseKeeper | None = None  # renews the leases of the batch in hand (None: the lease must outlast it)
     sleep: Callable[[float], None] = time.sleep
 
     @property
@@ -151,7 +154,10 @@ class BatchSender:
             return
         lease = uuid.uuid4().hex
         claimed = self._claim(batch, lease)
-        if claimed:
+        if not claimed:
+            return
+        holding = self.leases.holding(lease, [m.id for m in claimed]) if self.leases else nullcontext()
+        with holding:
             self._send_claimed(claimed, lease)
 
     def _claim(self, batch: list[Message], lease: str) -> list[Message]:

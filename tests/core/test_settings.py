@@ -50,10 +50,13 @@ def test_a_bad_value_names_its_variable_in_one_line(monkeypatch, variable, value
     assert "\n" not in str(info.value) and "secret-key" not in str(info.value)
 
 
-def test_a_lease_shorter_than_one_batch_can_take_is_refused(monkeypatch):
+def test_a_lease_shorter_than_one_request_can_take_is_refused(monkeypatch):
     monkeypatch.setenv("LIGHTSMS_BASE_URL", "http://127.0.0.1:8765/external/get/")
-    monkeypatch.setenv("LIGHTSMS_LEASE_SECONDS", "5")
+    monkeypatch.setenv("LIGHTSMS_LEASE_SECONDS", "12")  # one request may take 13.05 s, plus the limiter wait
     with pytest.raises(ConfigError, match="^LIGHTSMS_LEASE_SECONDS: must be at least"):
+        load_settings()
+    monkeypatch.setenv("LIGHTSMS_LEASE_SECONDS", "5")
+    with pytest.raises(ConfigError, match="^LIGHTSMS_LEASE_SECONDS"):
         load_settings()
 
 
