@@ -8,6 +8,7 @@ COPY producers ./producers
 COPY worker ./worker
 COPY consumers ./consumers
 COPY cli ./cli
+COPY devtools ./devtools
 RUN pip install --no-cache-dir . && useradd --create-home sms
 USER sms
 CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO"]
