@@ -15,7 +15,6 @@ from .upkeep import UpkeepStep
 
 
 def worker_config(settings: Settings) -> dict[str, Any]:
-    lease = settings.lightsms_lease_seconds
     conf = celery_config(settings)
     conf.update(
         task_queues=(*QUEUES, MAINTENANCE_QUEUE),
@@ -24,12 +23,12 @@ def worker_config(settings: Settings) -> dict[str, Any]:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # Threads suit I/O-bound HTTP calls. Celery enforces time limits only on prefork/gevent, so the
-        # task also bounds itself (HTTP timeouts, a bounded retry window, a bounded limiter wait).
+        # Threads suit I/O-bound HTTP calls. No Celery time limits: a batch may outlast a lease (the
+        # lease keeper renews it), and a limit that interrupted a send mid-request (prefork, gevent)
+        # would only turn its messages UNKNOWN. The task bounds itself: a deadline per request, a
+        # bounded retry window, a bounded limiter wait.
         worker_pool="threads",
         worker_concurrency=settings.lightsms_worker_concurrency,
-        task_soft_time_limit=lease * 0.75,
-        task_time_limit=lease * 0.9,
         # Flower switches task events on while it runs; off otherwise, they cost ~20% throughput.
         worker_send_task_events=False,
         # RedBeat that survives Redis outages and reads REDIS_URL from the settings, never from this config

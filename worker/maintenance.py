@@ -24,6 +24,7 @@ log = logging.getLogger("lightsms_queue.maintenance")
 DUE_CHUNK = 5000
 SWEEP_CHUNK = 5000
 BACKLOG_PATIENCE = 6
+BACKLOG_PATIENCE_FLOOR = 600.0  # seconds: a long backlog is not re-published every few minutes
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Maintenance:
         now = self.store.now()
         requeued = sum(self._requeue_lost(priority, now=now, requeue_after=requeue_after) for priority in PRIORITIES)
         settled = self._settle_expired_leases(now)
+        # A SENT record expires with its TTL; its entry in the status index would stay for ever.
+        self.store.redis.zremrangebyscore(keys.STATUS_DUE_INDEX, "-inf", now - self.store.record_ttl)
         if balance_probe is not None:
             self._probe_pause(balance_probe)
         return {"requeued": requeued, **settled}
@@ -60,7 +63,7 @@ class Maintenance:
         # among them (a backlog, not a loss); once it is empty, a message still QUEUED lost its task.
         # A backlog that lasts BACKLOG_PATIENCE times longer is not trusted any more.
         draining = self.producer.dispatcher.waiting(priority) > 0
-        cutoff = now - requeue_after * (BACKLOG_PATIENCE if draining else 1)
+        cutoff = now - (max(requeue_after * BACKLOG_PATIENCE, BACKLOG_PATIENCE_FLOOR) if draining else requeue_after)
         lost = self._still_in(
             self.store.ids_in(keys.state_index(State.QUEUED, priority), upto=cutoff, limit=SWEEP_CHUNK), State.QUEUED
         )

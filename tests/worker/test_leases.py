@@ -46,13 +46,15 @@ def test_a_lease_in_hand_outlives_its_length_and_stops_when_let_go(store, redis_
     assert lease_until(redis_client, "a") == last  # let go: no more renewals
 
 
-def test_a_message_taken_from_the_lease_is_not_renewed(store, redis_client):
+def test_a_message_taken_from_the_lease_or_whose_lease_ran_out_is_not_renewed(store, redis_client):
     keeper = LeaseKeeper(store.redis, lease_seconds=30)
-    claimed(store, ["a", "b"], lease="L1", seconds=30)
+    claimed(store, ["a", "b", "c"], lease="L1", seconds=30)
     store.move(Move("b", (State.SENDING,), State.UNKNOWN, lease="L1"))
-    redis_client.hset(keys.message("a"), "lease_until", store.now() - 5)  # ran out while Redis was away
-    with keeper.holding("L1", ["a", "b"]):
+    expired = store.now() - 5
+    redis_client.hset(keys.message("c"), "lease_until", expired)  # ran out: the sweeper's, as begin_send holds
+    with keeper.holding("L1", ["a", "b", "c"]):
         assert keeper.renew_all() == 1
-    assert lease_until(redis_client, "a") > store.now() + 25  # its worker is alive: renewed
+    assert lease_until(redis_client, "a") > store.now() + 25
+    assert lease_until(redis_client, "c") == pytest.approx(expired)
     assert redis_client.hget(keys.message("b"), "state") == "UNKNOWN"
     assert redis_client.zscore(keys.SENDING_INDEX, "b") is None

@@ -239,3 +239,14 @@ def test_a_pause_set_by_hand_is_never_probed_away(upkeep: Upkeep):
     upkeep.maintenance.sweep(requeue_after=REQUEUE_AFTER, balance_probe=probe_returning(Decimal(100), calls))
     assert calls == []
     assert upkeep.circuit.current() is not None
+
+
+
+def test_the_sweep_drops_status_index_entries_older_than_any_record(redis_server, redis_client):
+    store = Store(redis_server.client(), record_ttl=100)
+    now = store.now()
+    redis_client.zadd(keys.STATUS_DUE_INDEX, {"expired-long-ago": now - 500, "recent": now - 10})
+    Maintenance(FakeProducer(store), AccountCircuit(store.redis, login="demo"), RetryPolicy(3, 1, 1)).sweep(  # type: ignore[arg-type]
+        requeue_after=30
+    )
+    assert redis_client.zrange(keys.STATUS_DUE_INDEX, 0, -1) == ["recent"]
