@@ -11,6 +11,7 @@ from core.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK, QUEUES, SWEEP_TASK
 from core.settings import ConfigError, Settings, get_settings
 from producers.celery_client import celery_config
 
+from .kombu_fixes import tolerate_detached_transport
 from .upkeep import UpkeepStep
 
 
@@ -65,6 +66,7 @@ def _config_or_exit() -> dict[str, Any]:
 
 
 def make_app() -> Celery:
+    tolerate_detached_transport()
     app = Celery("lightsms-queue", include=["worker.tasks"])
     app.steps["worker"].add(UpkeepStep)
     # Evaluated on first use of the config, not at import: settings are read at start-up.
