@@ -145,9 +145,17 @@ class Store:
 
     def begin_send(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Mark messages in flight if they are still ours; the ids that may be sent."""
+        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True)
+
+    def renew_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
+        """Renew the lease of messages still ours (not run out); the ids renewed."""
+        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=False)
+
+    def _keep_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, in_flight: bool) -> set[str]:
         hashes = [keys.message(i) for i in message_ids]
         sending = keys.state_index(State.SENDING)
-        ours = self._begin_send(keys=[*hashes, sending], args=[lease, lease_seconds, *message_ids])
+        flag = "1" if in_flight else "0"
+        ours = self._begin_send(keys=[*hashes, sending], args=[lease, lease_seconds, flag, *message_ids])
         return {_text(i) for i in ours}
 
     def pop_due(self, *, now: float, limit: int) -> list[tuple[str, str]]:

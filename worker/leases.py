@@ -3,7 +3,7 @@
 A lease can then be short (LIGHTSMS_LEASE_SECONDS, 30 s by default) whatever a batch takes: a worker
 killed with kill -9 stops renewing, and within one lease plus a sweep its messages are queued again
 (no request started) or UNKNOWN (one may have reached LightSMS). One thread per process renews every
-third of a lease, each batch's messages in one script call (core/lua/renew.lua).
+third of a lease, each batch's messages in one script call (Store.renew_lease, begin_send.lua).
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ from contextlib import contextmanager
 
 import redis
 
-from core import keys
-from core.store import load_script
+from core.store import Store
 
 log = logging.getLogger("lightsms_queue.leases")
 
 
 class LeaseKeeper:
-    def __init__(self, client: redis.Redis, *, lease_seconds: float) -> None:
+    def __init__(self, store: Store, *, lease_seconds: float) -> None:
+        self.store = store
         self.lease_seconds = lease_seconds
         self.interval = lease_seconds / 3
-        self._renew = client.register_script(load_script("renew.lua"))
         self._held: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -53,8 +52,7 @@ class LeaseKeeper:
         renewed = 0
         for lease, ids in held:
             try:
-                renewed += int(self._renew(keys=[*map(keys.message, ids), keys.SENDING_INDEX],
-                                           args=[lease, self.lease_seconds, *ids]))  # fmt: skip
+                renewed += len(self.store.renew_lease(ids, lease=lease, lease_seconds=self.lease_seconds))
                 self._failing = False
             except redis.RedisError as exc:
                 if not self._failing:  # one line per outage: the sweeper cannot act meanwhile either

@@ -47,7 +47,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
         ),
         circuit=circuit,
         requeue=producer.requeue,
-        leases=LeaseKeeper(connection, lease_seconds=settings.lightsms_lease_seconds),
+        leases=LeaseKeeper(producer.store, lease_seconds=settings.lightsms_lease_seconds),
     )
     return Runtime(settings, client, sender, Maintenance(producer, circuit, policy))
 

@@ -1,11 +1,14 @@
--- Just before the HTTP request: confirm each message is still ours and mark it in flight, so that
--- from here on no sweeper may queue it again (it becomes UNKNOWN if its worker is lost).
+-- Renew the lease of each message that is still ours. Just before the HTTP request it also marks
+-- them in flight, so that from here on no sweeper may queue them again (they become UNKNOWN if their
+-- worker is lost); the lease keeper calls it without, every third of a lease, while the batch is in
+-- hand, so that a lease can be short and a killed worker's messages are the sweeper's within one.
 --
--- KEYS[1..n]  the message hashes, in the order of ARGV[3..]
+-- KEYS[1..n]  the message hashes, in the order of ARGV[4..]
 -- KEYS[n+1]   sending index
 -- ARGV[1]     lease token the messages must hold
 -- ARGV[2]     lease length in seconds, renewed from Redis TIME
--- ARGV[3..]   the message ids
+-- ARGV[3]     "1": mark them in flight (the request starts); "0": only renew
+-- ARGV[4..]   the message ids
 -- Returns the ids that may be sent: SENDING under this lease, and the lease has not run out; the
 -- others were taken from us (or are about to be: the sweeper acts on a lease that ran out).
 
@@ -15,11 +18,14 @@ local lease_until = now + tonumber(ARGV[2])
 local sending = KEYS[#KEYS]
 local ours = {}
 for i = 1, #KEYS - 1 do
-  local id = ARGV[i + 2]
+  local id = ARGV[i + 3]
   -- a lease that ran out is not ours any more, even before the sweeper has seen it
   if redis.call('HGET', KEYS[i], 'state') == 'SENDING' and redis.call('HGET', KEYS[i], 'lease') == ARGV[1]
       and tonumber(redis.call('HGET', KEYS[i], 'lease_until') or '0') >= now then
-    redis.call('HSET', KEYS[i], 'inflight', '1', 'lease_until', string.format('%.6f', lease_until))
+    redis.call('HSET', KEYS[i], 'lease_until', string.format('%.6f', lease_until))
+    if ARGV[3] == '1' then
+      redis.call('HSET', KEYS[i], 'inflight', '1')
+    end
     redis.call('ZADD', sending, string.format('%.6f', lease_until), id)
     table.insert(ours, id)
   end

@@ -34,12 +34,13 @@ def lease_until(redis_client, message_id: str) -> float:
 
 
 def test_a_lease_in_hand_outlives_its_length_and_stops_when_let_go(store, redis_client):
-    keeper = LeaseKeeper(store.redis, lease_seconds=0.9)
+    keeper = LeaseKeeper(store, lease_seconds=0.9)
     claimed(store, ["a", "b"], lease="L1", seconds=0.9)
     first = lease_until(redis_client, "a")
     with keeper.holding("L1", ["a", "b"]):
         wait_until(lambda: lease_until(redis_client, "a") > first + 1.0, timeout=5, message="no renewal")
         assert store.now() < lease_until(redis_client, "b")  # still ours, long after 0.9 s
+        assert redis_client.hget(keys.message("a"), "inflight") != "1"  # renewing starts no request
         assert redis_client.zscore(keys.SENDING_INDEX, "b") == pytest.approx(lease_until(redis_client, "b"))
     last = lease_until(redis_client, "a")
     wait_until(lambda: store.now() > last + 0.6, timeout=5)
@@ -47,7 +48,7 @@ def test_a_lease_in_hand_outlives_its_length_and_stops_when_let_go(store, redis_
 
 
 def test_a_message_taken_from_the_lease_or_whose_lease_ran_out_is_not_renewed(store, redis_client):
-    keeper = LeaseKeeper(store.redis, lease_seconds=30)
+    keeper = LeaseKeeper(store, lease_seconds=30)
     claimed(store, ["a", "b", "c"], lease="L1", seconds=30)
     store.move(Move("b", (State.SENDING,), State.UNKNOWN, lease="L1"))
     expired = store.now() - 5
