@@ -336,10 +336,10 @@ class BatchSender:
                               fields=(("inflight", "0"), ("attempts", m.attempts + 1), ("error_code", "worker_error"),
                                       ("error_meaning", meaning))))  # fmt: skip
         results = self._durably(lambda: self.store.apply(moves))
-        done = [(mv, m) for mv, m, (ok, _) in zip(moves, [m for m in claimed for _ in (0, 1)], results, strict=True)
-                if ok]  # fmt: skip
-        requeued = [(m.id, m.priority) for mv, m in done if mv.to is State.QUEUED]
-        unknown = sum(1 for mv, _ in done if mv.to is State.UNKNOWN)
+        priority = {m.id: m.priority for m in claimed}
+        done = [mv for mv, (ok, _) in zip(moves, results, strict=True) if ok]
+        requeued = [(mv.message_id, priority[mv.message_id]) for mv in done if mv.to is State.QUEUED]
+        unknown = sum(1 for mv in done if mv.to is State.UNKNOWN)
         log.error("send failed unexpectedly (%s): %d message(s) queued again, %d UNKNOWN", name, len(requeued),
                   unknown)  # fmt: skip
         log.debug("the failure", exc_info=failure)
