@@ -1,35 +1,45 @@
-"""`lightsms-queue`: operate the queue from a shell.
+"""`lightsms-queue`: operate the queue from a shell (click, like Celery's own command line).
 
-    lightsms-queue stats                  (counters, and every account pause found in Redis)
-    lightsms-queue get ID
+    lightsms-queue stats | get ID
     lightsms-queue dead list | retry [ID ...] | purge [ID ...]
     lightsms-queue unknown list | sent ID ... | failed ID ... | resend ID ...
+    lightsms-queue optout list | add PHONE ... | remove PHONE ... | check PHONE ...
+    lightsms-queue inbound rejected
+    lightsms-queue consume [module:function] [--queue sms.status] [--keywords]
+    lightsms-queue dead-events list | requeue | purge [--queue sms.inbound]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
+import click
 import redis
 
 from core import keys
 from core.message import Message
 from core.pause import AccountCircuit, Pause
-from core.settings import ConfigError, load_core_settings
 from core.stats import Stats
-from lightsms.phones import mask_phone
-from producers.producer import Producer
 
+from .consume import consume, dead_events
+from .context import echo_json, fail, friendly_errors, json_option, producer, show_phones_option, shown_phone
+from .inbound import inbound
 from .operations import Operations
+from .optout import optout
 
 
-def _row(m: Message) -> str:
+def _row(m: Message, show_phones: bool) -> str:
     reason = m.error_meaning or ""
-    return f"{m.id}  {m.state.value:<8} {mask_phone(m.phone):<16} attempts={m.attempts}  {m.error_code or ''} {reason}"
+    phone = shown_phone(m.phone, show_phones)
+    return f"{m.id}  {m.state.value:<8} {phone:<16} attempts={m.attempts}  {m.error_code or ''} {reason}"
+
+
+def _record(m: Message, show_phones: bool) -> dict[str, object]:
+    shown = m.public()
+    shown["phone"] = shown_phone(m.phone, show_phones)
+    return shown
 
 
 def _pauses(client: redis.Redis) -> Iterator[tuple[str, Pause]]:
@@ -49,62 +59,104 @@ def _describe(pause: Pause) -> str:
     return f"yes, until {until}: {pause.reason}{code}"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lightsms-queue", description="Operate the lightsms-queue store.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("stats", help="counters: sent, failed by code, unknown, suppressed, dead, cost, parts")
-    get = sub.add_parser("get", help="one message's state and details (JSON)")
-    get.add_argument("message_id")
-    dead = sub.add_parser("dead", help="the dead-letter list")
-    dead.add_argument("action", choices=["list", "retry", "purge"])
-    dead.add_argument("ids", nargs="*", help="message ids (default: all)")
-    unknown = sub.add_parser("unknown", help="messages whose outcome is unknown: list, or settle after checking")
-    unknown.add_argument("action", choices=["list", "sent", "failed", "resend"])
-    unknown.add_argument("ids", nargs="*", help="message ids (required to settle: each is a decision)")
-    return parser
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Operate the lightsms-queue store, the opt-out list, inbound SMS and consumers."""
+
+
+@cli.command()
+@json_option
+@friendly_errors
+def stats(as_json: bool) -> None:
+    """Counters: sent, failed by code, unknown, suppressed, dead, cost, parts; and any account pause."""
+    client = producer().store.redis
+    counters = Stats(client).read()
+    pauses = list(_pauses(client))
+    if as_json:
+        echo_json({"counters": counters,
+                   "paused": {login: {"until": p.until, "reason": p.reason, "code": p.code} for login, p in pauses}})
+        return
+    for name, value in counters.items():
+        click.echo(f"{name:<24} {value}")
+    for login, pause in pauses:
+        click.echo(f"{'paused:' + login:<24} {_describe(pause)}")
+    if not pauses:
+        click.echo(f"{'paused':<24} no")
+
+
+@cli.command()
+@click.argument("message_id")
+@show_phones_option
+@friendly_errors
+def get(message_id: str, show_phones: bool) -> None:
+    """One message's state and details (JSON)."""
+    found = producer().store.get(message_id)
+    if found is None:
+        fail(f"no such message: {message_id}")
+    echo_json(_record(found, show_phones))
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["list", "retry", "purge"]))
+@click.argument("ids", nargs=-1)
+@json_option
+@show_phones_option
+@friendly_errors
+def dead(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool) -> None:
+    """The dead-letter list: list, retry [ID ...] or purge [ID ...] (default: all)."""
+    ops = Operations(producer())
+    if action == "list":
+        found = ops.dead()
+        if as_json:
+            echo_json([_record(m, show_phones) for m in found])
+        for m in [] if as_json else found:
+            click.echo(_row(m, show_phones))
+    elif action == "retry":
+        click.echo(f"queued again: {len(ops.retry_dead(list(ids) or None))}")
+    else:
+        purged, released = ops.purge_dead(list(ids) or None)
+        click.echo(f"purged: {purged} (idempotency keys released: {released})")
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["list", "sent", "failed", "resend"]))
+@click.argument("ids", nargs=-1)
+@json_option
+@show_phones_option
+@friendly_errors
+def unknown(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool) -> None:
+    """Messages whose outcome is unknown: list, or settle each after checking with LightSMS."""
+    ops = Operations(producer())
+    if action == "list":
+        found = ops.unknown()
+        if as_json:
+            echo_json([_record(m, show_phones) for m in found])
+        for m in [] if as_json else found:
+            click.echo(_row(m, show_phones))
+        return
+    if not ids:
+        fail("name the message ids to settle", code=2)
+    click.echo(f"settled as {action}: {len(ops.settle_unknown(list(ids), outcome=action))}")
+
+
+for command in (optout, inbound, consume, dead_events):
+    cli.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """The console script; also callable from Python with an argument list (returns the exit code)."""
     try:
-        producer = Producer(load_core_settings())  # only REDIS_URL and the broker: no LightSMS credentials
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    ops = Operations(producer)
-    if args.command == "stats":
-        for name, value in Stats(producer.store.redis).read().items():
-            print(f"{name:<24} {value}")
-        pauses = list(_pauses(producer.store.redis))
-        for login, pause in pauses:
-            print(f"{'paused:' + login:<24} {_describe(pause)}")
-        if not pauses:
-            print(f"{'paused':<24} no")
-    elif args.command == "get":
-        found = producer.get(args.message_id)
-        if found is None:
-            print(f"no such message: {args.message_id}", file=sys.stderr)
-            return 1
-        found["phone"] = mask_phone(found["phone"])
-        print(json.dumps(found, indent=2, default=str))
-    elif args.command == "unknown" and args.action == "list":
-        for m in ops.unknown():
-            print(_row(m))
-    elif args.command == "unknown":
-        if not args.ids:
-            print("name the message ids to settle", file=sys.stderr)
-            return 2
-        print(f"settled as {args.action}: {len(ops.settle_unknown(args.ids, outcome=args.action))}")
-    elif args.action == "list":
-        for m in ops.dead():
-            print(_row(m))
-    elif args.action == "retry":
-        print(f"queued again: {len(ops.retry_dead(args.ids or None))}")
-    else:
-        purged, released = ops.purge_dead(args.ids or None)
-        print(f"purged: {purged} (idempotency keys released: {released})")
+        cli.main(args=list(argv) if argv is not None else None, prog_name="lightsms-queue", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

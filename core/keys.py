@@ -17,25 +17,22 @@ QUEUED_PREFIX = PREFIX + "idx:queued:"  # + priority
 QUEUED_INDEXES = tuple(QUEUED_PREFIX + priority for priority in PRIORITIES)
 SENDING_INDEX = PREFIX + "idx:sending"  # when its lease runs out
 DUE_INDEX = PREFIX + "idx:due"  # when it is due (SCHEDULED, DEFERRED)
-STATUS_DUE_INDEX = PREFIX + "idx:status_due"  # SENT: when its delivery status is next due to be asked
+STATUS_DUE_INDEX = PREFIX + "idx:status_due"  # SENT, PARTLY_DELIVERED: when its delivery status is next asked
 DEAD_INDEX = PREFIX + "idx:dead"  # when it died
 UNKNOWN_INDEX = PREFIX + "idx:unknown"  # when it became UNKNOWN
 INDEXES = (*QUEUED_INDEXES, SENDING_INDEX, DUE_INDEX, STATUS_DUE_INDEX, DEAD_INDEX, UNKNOWN_INDEX)
-
-# A SENT message's first status check is due this many seconds after it was sent (its first score in
-# STATUS_DUE_INDEX); the status poller schedules the later ones.
-FIRST_STATUS_CHECK = 60.0
 
 _INDEX_OF: dict[State, str] = {
     State.SENDING: SENDING_INDEX,
     State.SCHEDULED: DUE_INDEX,
     State.DEFERRED: DUE_INDEX,
     State.SENT: STATUS_DUE_INDEX,
+    State.PARTLY_DELIVERED: STATUS_DUE_INDEX,
     State.DEAD: DEAD_INDEX,
     State.UNKNOWN: UNKNOWN_INDEX,
 }
-IndexedState = Literal[State.QUEUED, State.SCHEDULED, State.DEFERRED, State.SENDING, State.SENT, State.DEAD,
-                       State.UNKNOWN]  # fmt: skip
+IndexedState = Literal[State.QUEUED, State.SCHEDULED, State.DEFERRED, State.SENDING, State.SENT,
+                       State.PARTLY_DELIVERED, State.DEAD, State.UNKNOWN]  # fmt: skip
 
 
 @overload
@@ -91,3 +88,33 @@ def pause_strikes(login: str) -> str:
 def price(login: str) -> str:
     """The last known price of one SMS part, a decimal string."""
     return PREFIX + "price:" + login
+
+
+# --- the pollers (worker/inbound.py, worker/delivery.py) --------------------------------------------
+
+def poll_lock(poller: str) -> str:
+    """Held by the one process running that poller ("incoming", "status") at a time."""
+    return PREFIX + "lock:poll:" + poller
+
+
+INBOUND_CURSOR = PREFIX + "inbound:cursor"  # unix time (UTC) up to which incoming.php has been read
+INBOUND_REJECTED = PREFIX + "inbound:rejected"  # list of JSON records LightSMS sent that could not be read
+POLLER_HEALTH = PREFIX + "pollers"  # hash: <poller>_ok_at = unix time of its last successful poll
+
+
+def inbound_seen(sms_id: str) -> str:
+    """Set (NX, with a TTL longer than the overlap) once the incoming SMS was published."""
+    return PREFIX + "inbound:seen:" + sms_id
+
+
+# --- consumers (consumers/) ---------------------------------------------------------------------------
+
+def handled(queue: str, handler: str, event_id: str) -> str:
+    """Set once `handler` has returned for the event: a redelivered event is not handled again."""
+    return f"{PREFIX}handled:{queue}:{handler}:{event_id}"
+
+
+def auto_reply(phone_digest: str) -> str:
+    """Set (NX, with the auto-reply period as TTL) when a number got an automatic reply. Named by a
+    digest of the number: no phone number in clear in a key name."""
+    return PREFIX + "autoreply:" + phone_digest

@@ -81,6 +81,15 @@ class CoreSettings(_FromEnvironment):
     lightsms_max_parts: int = Field(10, ge=1, le=255)
     lightsms_max_schedule_days: float = Field(30.0, gt=0)
     lightsms_record_ttl_days: float = Field(45.0, gt=0)
+    # Consumers (consumers/) and the keyword router.
+    lightsms_consumer_max_retries: int = Field(3, ge=0, le=1000)  # a failing event's redeliveries, then .dead
+    lightsms_consumer_prefetch: int = Field(4, ge=1, le=1000)
+    lightsms_local_stop_words: str = "СТОП"  # comma-separated, besides STOP, STOPALL, UNSUBSCRIBE ...
+    lightsms_stop_reply: str = "You will get no more messages from us. Reply START to subscribe again."
+    lightsms_start_reply: str = "You are subscribed again. Reply STOP to unsubscribe."
+    lightsms_help_text: str = "Reply STOP to unsubscribe, START to subscribe again."
+    lightsms_auto_reply_period: float = Field(3600.0, ge=0)  # at most one automatic reply per number per period
+    lightsms_add2stop: bool = True  # STOP also adds the number to LightSMS's own stop list (add2stop.php)
     # URLs may carry passwords: secrets, so that no repr or log shows them.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     celery_broker_url: SecretStr | None = None
@@ -156,7 +165,14 @@ class Settings(CoreSettings):
     lightsms_api_key: SecretStr = SecretStr("")
     lightsms_base_url: str = PRODUCTION_BASE_URL
     lightsms_max_rps: float = Field(10.0, gt=0, le=1000)
+    # The pollers (worker/inbound.py, worker/delivery.py), run by beat.
     lightsms_incoming_interval: float = Field(30.0, gt=0)
+    lightsms_incoming_overlap: float = Field(120.0, ge=0)  # each poll reads this far behind the cursor again
+    lightsms_incoming_backfill: float = Field(3600.0, ge=0)  # the first poll reads this far back
+    lightsms_status_interval: float = Field(10.0, gt=0)  # how often beat runs poll_status
+    # Seconds after sending at which a SENT message's status is asked; after the last, every hour.
+    lightsms_status_schedule: str = "60,300,900,3600"
+    lightsms_status_deadline: float = Field(72 * 3600.0, gt=0)  # then it stays as it is, with a note
     lightsms_connect_timeout: float = Field(3.05, gt=0)
     lightsms_read_timeout: float = Field(10.0, gt=0)
     # A read timeout bounds one socket read, not a reply that trickles: this bounds the whole request.
@@ -178,6 +194,22 @@ class Settings(CoreSettings):
     lightsms_sweep_interval: float = Field(10.0, gt=0)
     lightsms_due_interval: float = Field(1.0, gt=0)
     lightsms_worker_concurrency: int = Field(8, ge=1)
+
+    @field_validator("lightsms_status_schedule")
+    @classmethod
+    def _rising_seconds(cls, value: str) -> str:
+        try:
+            steps = [float(part) for part in value.split(",")]
+        except ValueError:
+            raise ValueError("must be comma-separated seconds, such as 60,300,900,3600") from None
+        if not all(0 < step < float("inf") for step in steps) or steps != sorted(set(steps)):
+            raise ValueError("must be positive seconds in rising order, such as 60,300,900,3600")
+        return value
+
+    @property
+    def status_schedule(self) -> tuple[float, ...]:
+        """LIGHTSMS_STATUS_SCHEDULE as seconds after sending, rising."""
+        return tuple(float(part) for part in self.lightsms_status_schedule.split(","))
 
     @field_validator("lightsms_base_url")
     @classmethod

@@ -11,6 +11,7 @@ class State(enum.StrEnum):
     DEFERRED = "DEFERRED"  # waiting in the due set after a rate limit, a pause or a transient failure
     SENDING = "SENDING"  # claimed under a lease by one worker
     SENT = "SENT"
+    PARTLY_DELIVERED = "PARTLY_DELIVERED"  # some parts delivered: still asked about until final or the deadline
     DELIVERED = "DELIVERED"
     UNDELIVERED = "UNDELIVERED"
     EXPIRED = "EXPIRED"

@@ -29,7 +29,7 @@ class Move:
     message_id: str
     allowed: Sequence[State]
     to: State
-    score: float = 0.0  # in the new state's index; 0 for SENT: when it moves + keys.FIRST_STATUS_CHECK
+    score: float = 0.0  # in the new state's index; 0 for SENT: now (its status is asked at the next poll)
     lease: str = ""  # when moving out of SENDING, the lease the mover must hold
     ttl: int = 0
     fields: tuple[tuple[str, object], ...] = ()
@@ -117,7 +117,7 @@ class Store:
         for m in moves:
             allowed = ",".join(m.allowed)
             expired_by = "" if m.expired_by is None else m.expired_by
-            score = now + keys.FIRST_STATUS_CHECK if m.to is State.SENT and not m.score else m.score
+            score = now if m.to is State.SENT and not m.score else m.score
             named = _named_indexes([*m.allowed, m.to])
             id_sms = m.id_sms or (str(dict(m.fields).get("id_sms") or "") if m.to is State.SENT else "")
             if id_sms:

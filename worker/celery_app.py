@@ -7,7 +7,15 @@ from typing import Any
 
 from celery import Celery
 
-from core.contract import MAINTENANCE_QUEUE, MOVE_DUE_TASK, QUEUES, SWEEP_TASK
+from core.contract import (
+    MAINTENANCE_QUEUE,
+    MOVE_DUE_TASK,
+    POLL_INCOMING_TASK,
+    POLL_QUEUE,
+    POLL_STATUS_TASK,
+    QUEUES,
+    SWEEP_TASK,
+)
 from core.settings import ConfigError, Settings, get_settings
 from producers.celery_client import celery_config
 
@@ -18,8 +26,13 @@ from .upkeep import UpkeepStep
 def worker_config(settings: Settings) -> dict[str, Any]:
     conf = celery_config(settings)
     conf.update(
-        task_queues=(*QUEUES, MAINTENANCE_QUEUE),
-        task_routes={MOVE_DUE_TASK: {"queue": MAINTENANCE_QUEUE.name}, SWEEP_TASK: {"queue": MAINTENANCE_QUEUE.name}},
+        task_queues=(*QUEUES, MAINTENANCE_QUEUE, POLL_QUEUE),
+        task_routes={
+            MOVE_DUE_TASK: {"queue": MAINTENANCE_QUEUE.name},
+            SWEEP_TASK: {"queue": MAINTENANCE_QUEUE.name},
+            POLL_INCOMING_TASK: {"queue": POLL_QUEUE.name},
+            POLL_STATUS_TASK: {"queue": POLL_QUEUE.name},
+        },
         # At-least-once delivery; the QUEUED -> SENDING compare-and-set makes it at-most-once sending.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -50,6 +63,17 @@ def worker_config(settings: Settings) -> dict[str, Any]:
                 "task": SWEEP_TASK,
                 "schedule": settings.lightsms_sweep_interval,
                 "options": {"expires": settings.lightsms_sweep_interval * 2},
+            },
+            # A poll tick that waited longer than its interval is the next tick's work: expired.
+            "poll-incoming": {
+                "task": POLL_INCOMING_TASK,
+                "schedule": settings.lightsms_incoming_interval,
+                "options": {"expires": settings.lightsms_incoming_interval},
+            },
+            "poll-status": {
+                "task": POLL_STATUS_TASK,
+                "schedule": settings.lightsms_status_interval,
+                "options": {"expires": settings.lightsms_status_interval},
             },
         },
     )

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 import redis
 
 from core.client import build_client
+from core.events import EventPublisher, broker_connection
 from core.pause import AccountCircuit
 from core.settings import Settings, get_settings
 from core.stats import Stats
 from lightsms.client import LightSmsClient
 from producers.producer import REDIS_TIMEOUTS, Producer
 
+from .delivery import StatusPoller
+from .inbound import IncomingPoller
 from .leases import LeaseKeeper
 from .limiter import RateLimiter
 from .maintenance import Maintenance
@@ -28,6 +31,8 @@ class Runtime:
     client: LightSmsClient
     sender: BatchSender
     maintenance: Maintenance
+    incoming: IncomingPoller
+    delivery: StatusPoller
 
 
 def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Runtime:
@@ -37,19 +42,27 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
     client = build_client(settings, pool_size=max(16, settings.lightsms_worker_concurrency * 2))
     circuit = AccountCircuit(connection, login=login)
     policy = RetryPolicy.from_settings(settings)
+    limiter = RateLimiter(
+        connection, login=login, rate=settings.lightsms_max_rps, margin=settings.lightsms_limiter_margin
+    )
     sender = BatchSender(
         settings=settings,
         store=producer.store,
         stats=Stats(connection),
         client=client,
-        limiter=RateLimiter(
-            connection, login=login, rate=settings.lightsms_max_rps, margin=settings.lightsms_limiter_margin
-        ),
+        limiter=limiter,
         circuit=circuit,
         requeue=producer.requeue,
         leases=LeaseKeeper(producer.store, lease_seconds=settings.lightsms_lease_seconds),
     )
-    return Runtime(settings, client, sender, Maintenance(producer, circuit, policy))
+    # One publisher per process for both pollers: they run one after the other on the poll thread.
+    publisher = EventPublisher(broker_connection(settings))
+    incoming = IncomingPoller(settings=settings, redis=connection, client=client, publisher=publisher)
+    delivery = StatusPoller(
+        settings=settings, store=producer.store, stats=Stats(connection), client=client, limiter=limiter,
+        circuit=circuit, publisher=publisher,
+    )  # fmt: skip
+    return Runtime(settings, client, sender, Maintenance(producer, circuit, policy), incoming, delivery)
 
 
 _lock = threading.Lock()

@@ -5,7 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from core.contract import MOVE_DUE_TASK, SEND_TASK, SWEEP_TASK, PayloadError, read_payload
+from core.contract import (
+    MOVE_DUE_TASK,
+    POLL_INCOMING_TASK,
+    POLL_STATUS_TASK,
+    SEND_TASK,
+    SWEEP_TASK,
+    PayloadError,
+    read_payload,
+)
 
 from .celery_app import app
 from .runtime import runtime
@@ -34,3 +42,13 @@ def sweep() -> dict[str, int]:
     return rt.maintenance.sweep(
         requeue_after=rt.settings.lightsms_requeue_after, balance_probe=lambda: rt.client.balance().money
     )
+
+
+@app.task(name=POLL_INCOMING_TASK, ignore_result=True)
+def poll_incoming() -> dict[str, int]:
+    return runtime(app).incoming.poll()
+
+
+@app.task(name=POLL_STATUS_TASK, ignore_result=True)
+def poll_status() -> dict[str, int]:
+    return runtime(app).delivery.poll()

@@ -1,11 +1,13 @@
-"""Upkeep beside the send pool: beat's maintenance ticks run on a thread of their own.
+"""Upkeep beside the send pool: beat's ticks run on threads of their own.
 
-The due mover and the sweeper (and the pollers to come) must keep running when every send thread is
-busy or stuck in a slow reply; in Celery's pool they would wait behind the sends, since a worker
-whose threads are all busy fetches nothing. So the pool does not consume `sms.maintenance`: each
-worker process runs one UpkeepConsumer thread, with a broker connection of its own, that takes
-beat's ticks from that queue and runs the task right there. A tick is acknowledged before it runs:
-ticks are periodic and idempotent, and one lost with its worker is simply the next one's work.
+The due mover, the sweeper and the pollers must keep running when every send thread is busy or
+stuck in a slow reply; in Celery's pool they would wait behind the sends, since a worker whose
+threads are all busy fetches nothing. So the pool consumes neither `sms.maintenance` nor `sms.poll`:
+each worker process runs one UpkeepConsumer thread per queue, each with a broker connection of its
+own, that takes beat's ticks from it and runs the task right there. The pollers have their own
+thread so that a slow incoming.php or status.php reply never holds up the due mover. A tick is
+acknowledged before it runs: ticks are periodic and idempotent, and one lost with its worker is
+simply the next one's work.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, bootsteps
-from kombu import Connection, Consumer, Message
+from kombu import Connection, Consumer, Message, Queue
 from kombu.mixins import ConsumerMixin
 
-from core.contract import MAINTENANCE_QUEUE
+from core.contract import MAINTENANCE_QUEUE, POLL_QUEUE
 
 log = logging.getLogger("lightsms_queue.upkeep")
 
@@ -28,13 +30,14 @@ STOP_TIMEOUT = 10.0
 
 
 class UpkeepConsumer(ConsumerMixin):
-    def __init__(self, app: Celery, connection: Connection) -> None:
+    def __init__(self, app: Celery, connection: Connection, queue: Queue = MAINTENANCE_QUEUE) -> None:
         self.app = app
         self.connection = connection
+        self.queue = queue
         self._outage_logged = False
 
     def get_consumers(self, consumer: Any, channel: Any) -> list[Consumer]:
-        return [consumer(queues=[MAINTENANCE_QUEUE], callbacks=[self.on_tick], accept=["json"], prefetch_count=1)]
+        return [consumer(queues=[self.queue], callbacks=[self.on_tick], accept=["json"], prefetch_count=1)]
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         if not self._outage_logged:  # one line per outage, not a traceback per retry
@@ -94,24 +97,32 @@ def _expired(expires: object) -> bool:
     return when < datetime.now(UTC)
 
 
+UPKEEP_QUEUES = (MAINTENANCE_QUEUE, POLL_QUEUE)
+
+
 class UpkeepStep(bootsteps.StartStopStep):
-    """Starts the upkeep thread with the worker and stops it with the worker."""
+    """Starts the upkeep threads with the worker and stops them with the worker."""
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        self.consumer: UpkeepConsumer | None = None
-        self.thread: threading.Thread | None = None
+        self.consumers: list[UpkeepConsumer] = []
+        self.threads: list[threading.Thread] = []
 
     def start(self, parent: Any) -> None:
         app = parent.app
         # The pool must not take ticks too: a tick waiting behind busy send threads is the problem.
-        app.amqp.queues.deselect([MAINTENANCE_QUEUE.name])
-        self.consumer = UpkeepConsumer(app, app.connection_for_read())
-        self.thread = threading.Thread(target=self.consumer.run_until_stopped, name="lightsms-upkeep", daemon=True)
-        self.thread.start()
+        app.amqp.queues.deselect([queue.name for queue in UPKEEP_QUEUES])
+        for queue in UPKEEP_QUEUES:
+            consumer = UpkeepConsumer(app, app.connection_for_read(), queue)
+            thread = threading.Thread(target=consumer.run_until_stopped, name=f"lightsms-upkeep-{queue.name}",
+                                      daemon=True)  # fmt: skip
+            self.consumers.append(consumer)
+            self.threads.append(thread)
+            thread.start()
 
     def stop(self, parent: Any) -> None:
-        if self.consumer is not None:
-            self.consumer.should_stop = True
-        if self.thread is not None:
-            self.thread.join(STOP_TIMEOUT)
+        for consumer in self.consumers:
+            consumer.should_stop = True
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))

@@ -82,7 +82,7 @@ def test_bad_configuration_is_one_line_and_exit_2(monkeypatch, capsys):
     monkeypatch.setenv("REDIS_URL", "127.0.0.1:6379")
     assert cli.main(["stats"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("configuration error: REDIS_URL:") and "\n" not in err and "6379" not in err
+    assert err.startswith("lightsms-queue: configuration error: REDIS_URL:") and "\n" not in err and "6379" not in err
 
 
 def test_stats_shows_every_pause_without_a_lightsms_login(producer, redis_client, monkeypatch, capsys):
