@@ -1,5 +1,6 @@
 """`lightsms-queue`: operate the queue from a shell (click, like Celery's own command line).
 
+    lightsms-queue send PHONE TEXT [--sender S] [--at TIME] [--priority P] | status ID ... | cancel ID ...
     lightsms-queue stats | get ID
     lightsms-queue dead list | retry [ID ...] | purge [ID ...]
     lightsms-queue unknown list | sent ID ... | failed ID ... | resend ID ...
@@ -28,6 +29,7 @@ from .context import echo_json, fail, friendly_errors, json_option, producer, sh
 from .inbound import inbound
 from .operations import Operations
 from .optout import optout
+from .sending import cancel, send, status
 
 
 def _row(m: Message, show_phones: bool) -> str:
@@ -139,7 +141,7 @@ def unknown(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool)
     click.echo(f"settled as {action}: {len(ops.settle_unknown(list(ids), outcome=action))}")
 
 
-for command in (optout, inbound, consume, dead_events):
+for command in (send, status, cancel, optout, inbound, consume, dead_events):
     cli.add_command(command)
 
 

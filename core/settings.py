@@ -28,6 +28,7 @@ from lightsms.errors import InvalidInput
 from lightsms.validation import validate_sender
 
 from .errors import ConfigError
+from .stack_file import read_stack_file
 
 __all__ = [
     "DEMO_API_KEY",
@@ -62,12 +63,13 @@ class _FromEnvironment(BaseModel):
 
 def _environment(model: type[BaseModel]) -> dict[str, str]:
     """The values of the variables naming the model's fields, matched in any case; only their names
-    are read of the other variables."""
+    are read of the other variables. Below them, a running `make run` stack's file (stack_file.py)."""
     fields = model.model_fields
     found: dict[str, str] = {}
-    for name in list(os.environ):
-        if name.lower() in fields:
-            found[name.lower()] = os.environ[name]
+    for source in (read_stack_file(), os.environ):
+        for name in list(source):
+            if name.lower() in fields:
+                found[name.lower()] = source[name]
     return found
 
 

@@ -7,6 +7,7 @@ are set, a worker, beat and Flower. Ctrl-C stops everything.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,12 +16,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from core.stack_file import STACK_FILE, remove_stack_file, write_stack_file
 from scripts.redis_binary import find_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 BIN = Path(sys.executable).parent
 LOCAL = {"127.0.0.1", "localhost", "::1"}
+# What another shell needs to reach this stack: never the LightSMS credentials.
+STACK_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL", "LIGHTSMS_BASE_URL", "LIGHTSMS_SENDER")
 
 
 def free_port(preferred: int) -> int:
@@ -80,13 +84,20 @@ def main() -> int:
         start("worker", [celery, "-A", "worker", "worker", "--loglevel=INFO"])
         start("beat", [celery, "-A", "worker", "beat", "--loglevel=INFO"])
         flower_port = free_port(5555)
+        # Never open without auth: a password per run, passed in Flower's environment, not its argv.
+        flower_password = secrets.token_urlsafe(12)
+        env["FLOWER_BASIC_AUTH"] = f"admin:{flower_password}"
         start("flower", [celery, "-A", "worker", "flower", "--address=127.0.0.1", f"--port={flower_port}"])
+        del env["FLOWER_BASIC_AUTH"]
+        shared = {name: env[name] for name in STACK_VARIABLES if env.get(name)}
+        write_stack_file(ROOT, shared)
         print(
             f"\nlightsms-queue is running: Redis {_without_password(env['REDIS_URL'])}, "
-            f"LightSMS {_without_password(env['LIGHTSMS_BASE_URL'])},"
-            f" Flower http://127.0.0.1:{flower_port}/\n"
-            "Send one from another shell with the same REDIS_URL and LIGHTSMS_BASE_URL:\n"
-            "  python -c \"import producers; print(producers.send('+37060000001', 'Hello'))\"\n"
+            f"LightSMS {_without_password(env['LIGHTSMS_BASE_URL'])}\n"
+            f"Flower http://127.0.0.1:{flower_port}/  user admin, password {flower_password}\n"
+            f"Another shell in this folder reaches this stack with nothing set ({STACK_FILE} holds its settings):\n"
+            "  lightsms-queue send 37060000001 'Hello'\n"
+            "  lightsms-queue status <id>\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )
@@ -98,6 +109,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        remove_stack_file(ROOT)
         for _, process in reversed(children):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
