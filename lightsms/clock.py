@@ -54,6 +54,14 @@ class ServerClock:
             assert self._offset is not None
             return int(self._wall() + self._offset), self._generation
 
+    def now(self) -> float:
+        """LightSMS's current time in Unix seconds (with a fraction), our clock plus the offset;
+        refreshes like stamp(), and raises like it when there is no offset yet."""
+        self.stamp()
+        with self._lock:
+            assert self._offset is not None
+            return self._wall() + self._offset
+
     def expire(self) -> None:
         """Ask timestamp.php again before the next request (after a reply that was not LightSMS's)."""
         with self._lock:

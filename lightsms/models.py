@@ -59,12 +59,17 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class IncomingSms:
-    id: str
-    date: str  # naive "YYYY-MM-DD HH:MM:SS" in the account's timezone, as LightSMS sent it
-    sender: str  # the subscriber who texted
+    """One inbound SMS as LightSMS listed it. A field LightSMS left out (or sent as something that is
+    not text) is None; one it sent empty is "". `problem` says why the record could not be read at
+    all (not a record, no id): one bad record never hides the others, the poller sets it aside."""
+
+    id: str  # "" when the record has none
+    date: str | None  # naive "YYYY-MM-DD HH:MM:SS" in the account's timezone, as LightSMS sent it
+    sender: str | None  # the subscriber who texted
     phone: str | None  # our receiving number; older replies omit it
     prefix: str | None
-    text: str
+    text: str | None
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,6 +238,9 @@ def parse_senders(body: str, response_format: str) -> dict[str, str]:
 
 
 def parse_incoming(body: str, response_format: str) -> list[IncomingSms]:
+    """Every listed SMS, in reply order. A record that is not a record, or has no id, comes back with
+    `problem` set instead of raising: one malformed item must not stop the others. Only a reply that
+    cannot be read as a whole raises (MalformedResponseError, or the class of its error code)."""
     where = "incoming.php"
     reply = lookup_reply(body, response_format, parse_xml.incoming_reply, where)
     if isinstance(reply, dict):
@@ -248,24 +251,24 @@ def parse_incoming(body: str, response_format: str) -> list[IncomingSms]:
         return []
     # One id with two different messages (a repeated key): keep both, the poller dedupes by id.
     items = [(key, each) for key, record in items for each in (record if isinstance(record, Conflict) else [record])]
-    messages: list[IncomingSms] = []
-    for key, record in items:
-        if not isinstance(record, dict):
-            raise MalformedResponseError(f"{where}: an incoming message that is not a record")
-        sms_id = as_text(record.get("id_sms", record.get("id"))) or key
-        if not sms_id:
-            raise MalformedResponseError(f"{where}: an incoming message without an id")
-        messages.append(
-            IncomingSms(
-                id=sms_id,
-                date=as_text(record.get("date")) or "",
-                sender=as_text(record.get("sender")) or "",
-                phone=as_text(record.get("phone")),
-                prefix=as_text(record.get("prefix")),
-                text=as_text(record.get("text")) or "",
-            )
-        )
-    return messages
+    return [_incoming_sms(key, record) for key, record in items]
+
+
+def _incoming_sms(key: str, record: object) -> IncomingSms:
+    # parse_xml names an <sms> without an id "#<index>": that is a position, not an id.
+    key_id = "" if key.startswith("#") else key.strip()
+    if not isinstance(record, dict):
+        return IncomingSms(key_id, None, None, None, None, None, problem="not a record")
+    sms_id = as_text(record.get("id_sms", record.get("id"))) or key_id
+    return IncomingSms(
+        id=sms_id,
+        date=as_text(record.get("date")),
+        sender=as_text(record.get("sender")),
+        phone=as_text(record.get("phone")),
+        prefix=as_text(record.get("prefix")),
+        text=as_text(record.get("text")),
+        problem=None if sms_id else "no id",
+    )
 
 
 def parse_blacklist_find(body: str, response_format: str, phone: str) -> BlacklistEntry | None:

@@ -184,3 +184,13 @@ def test_resync_raises_when_the_fetch_fails() -> None:
     with pytest.raises(ConnectError):
         clock.resync(signed_with=1)
     assert now(clock) == int(fake.wall_now) + 7
+
+
+def test_now_is_our_clock_plus_the_offset_with_its_fraction() -> None:
+    clock, server, fake = make(skew=120)
+    fake.wall_now = 1_000_000.25
+    # timestamp.php said int(wall) + 120; its second is centred (+0.5): the offset is 120.25.
+    assert clock.now() == pytest.approx(fake.wall_now + 120.25)
+    fake.advance(0.5)
+    assert clock.now() == pytest.approx(fake.wall_now + 120.25)
+    assert server.calls == 1

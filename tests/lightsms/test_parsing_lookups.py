@@ -188,6 +188,31 @@ def test_incoming_xml_with_child_elements() -> None:
     assert (only.id, only.sender, only.text) == ("7", "37061234567", "HELP")
 
 
+@pytest.mark.parametrize(
+    ("body", "fmt"),
+    [
+        ('{"1": "junk", "2": {"sender": "37061234567", "text": "ok"}, "3": {"date": "", "sender": "x"}}', "json"),
+        ('[{"id_sms": "1"}, {"id_sms": "2", "sender": "37061234567", "text": "ok"}, {"id_sms": "3", "date": "", '
+         '"sender": "x"}, {"date": "2025-01-15 00:00:01", "sender": "1", "text": "no id"}, "junk"]', "json"),
+        ('<response><sms id_sms="1">junk</sms><sms id_sms="2" sender="37061234567" text="ok"/>'
+         '<sms id_sms="3" date="" sender="x"/><sms date="2025-01-15 00:00:01" sender="1" text="no id"/></response>',
+         "xml"),
+    ],
+)  # fmt: skip
+def test_incoming_malformed_items_come_back_with_a_problem_not_an_exception(body: str, fmt: str) -> None:
+    items = {item.id: item for item in parse_incoming(body, fmt)}
+    assert items["2"] == IncomingSms("2", None, "37061234567", None, None, "ok")  # missing fields: None
+    assert (items["3"].date, items["3"].text, items["3"].problem) == ("", None, None)  # empty "" vs missing None
+    if body.startswith("{"):
+        assert items["1"] == IncomingSms("1", None, None, None, None, None, problem="not a record")
+        return
+    assert items["1"] == IncomingSms("1", None, None, None, None, None)  # a record with nothing in it
+    # Records without an id are kept, with their fields, for the poller to set aside.
+    no_id = [item for item in parse_incoming(body, fmt) if item.id == ""]
+    assert no_id[0] == IncomingSms("", "2025-01-15 00:00:01", "1", None, None, "no id", problem="no id")
+    assert [item.problem for item in no_id[1:]] == (["not a record"] if fmt == "json" else [])
+
+
 @pytest.mark.parametrize(("body", "fmt"), NO_DATA)
 def test_incoming_no_data_is_empty(body: str, fmt: str) -> None:
     assert parse_incoming(body, fmt) == []
