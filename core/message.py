@@ -32,6 +32,10 @@ class Message:
     error_code: str | None = None
     error_meaning: str | None = None
     unreadable: str | None = None  # reply fields of an accepted phone that could not be read ("cost,count_sms")
+    sent_at: float | None = None  # when LightSMS accepted it: the status schedule counts from here
+    delivery_status: str | None = None  # LightSMS's own word for the last status change ("deliver", ...)
+    status_at: float | None = None  # when that change was learnt
+    status_note: str | None = None  # why its status is no longer asked while not final (deadline, no id_sms)
     lease: str | None = None
     inflight: bool = False
 
@@ -88,6 +92,10 @@ class Message:
             error_code=text("error_code"),
             error_meaning=text("error_meaning"),
             unreadable=text("unreadable"),
+            sent_at=num("sent_at"),
+            delivery_status=text("delivery_status"),
+            status_at=num("status_at"),
+            status_note=text("status_note"),
             lease=text("lease"),
             inflight=fields.get("inflight") == "1",
         )

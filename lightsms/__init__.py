@@ -1,6 +1,6 @@
 """LightSMS API client: signing, server clock, transport, tolerant parsing, typed results and errors."""
 
-from .client import DEFAULT_BASE_URL, LightSmsClient
+from .client import DEFAULT_BASE_URL, STATUS_IDS_PER_CALL, LightSmsClient
 from .codes import CLOCK_CODES, CODES, REQUEST_CODES, Outcome, lookup, parse_code
 from .errors import (
     AccountError,
@@ -29,6 +29,7 @@ __all__ = [
     "CODES",
     "DEFAULT_BASE_URL",
     "REQUEST_CODES",
+    "STATUS_IDS_PER_CALL",
     "AccountError",
     "AmbiguousError",
     "Balance",

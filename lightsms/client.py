@@ -75,6 +75,11 @@ class _Secret:
         raise TypeError("the API key is not picklable")
 
 
+# Ids per status.php call. LightSMS documents no maximum; 100 is what its hlr.php takes, a size its
+# servers are known to answer, and keeps a reply small. The one place this fact lives.
+STATUS_IDS_PER_CALL = 100
+
+
 class LightSmsClient:
     def __init__(
         self,
@@ -156,6 +161,8 @@ class LightSmsClient:
     # --- lookups: code 19 ("empty response") is an empty result, not an error -------------------
 
     def status(self, ids: Iterable[str] | str) -> dict[str, DeliveryStatus]:
+        """One status.php call: {id_sms: DeliveryStatus} for the ids LightSMS knows (the others are
+        absent). Ask at most STATUS_IDS_PER_CALL ids at once."""
         wanted = validate_sms_ids(ids)
         return self._signed(
             "status", {"state": ",".join(wanted)}, lambda body: parse_status(body, self.response_format, wanted)

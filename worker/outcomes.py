@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from lightsms.codes import CLOCK_CODES, Outcome
 from lightsms.models import PhoneResult
 
 from .policy import RetryPolicy
+from .status_schedule import first_check
 
 # A reply that comes after its lease ran out (and the sweeper made the message UNKNOWN) still tells
 # the truth: these outcomes replace UNKNOWN, for the same lease only. Nothing else moves it.
@@ -34,14 +36,16 @@ class Plan:
 
 
 class OutcomePlanner:
-    def __init__(self, *, policy: RetryPolicy, record_ttl: int, lease: str) -> None:
+    def __init__(self, *, policy: RetryPolicy, record_ttl: int, lease: str, status_schedule: Sequence[float]) -> None:
         self.policy = policy
         self.record_ttl = record_ttl
         self.lease = lease
+        self.status_schedule = status_schedule  # seconds after sending: when a SENT message's status is asked
         self.plan = Plan()
 
     def result(self, message: Message, result: PhoneResult) -> None:
         if result.outcome is Outcome.OK:
+            sent_at = time.time()
             sent: dict[str, object] = {
                 "id_sms": result.id_sms or "",
                 "cost": "" if result.cost is None else result.cost,
@@ -50,12 +54,14 @@ class OutcomePlanner:
                 "unreadable": ",".join(result.unreadable),
                 "error_code": "0",
                 "error_meaning": "",
-                "sent_at": time.time(),
+                "sent_at": sent_at,
             }
             # Computed before anything is added: a result that breaks this adds nothing half-way.
             cost, parts = self.plan.cost + (result.cost or 0), self.plan.parts + (result.parts or 0)
             price = result.cost / result.parts if result.cost is not None and result.parts else self.plan.price_per_part
-            self._add(message, State.SENT, "sent", sent, ttl=self.record_ttl)
+            # Due for its first status check at the schedule's first point after sending.
+            due = first_check(sent_at, self.status_schedule)
+            self._add(message, State.SENT, "sent", sent, ttl=self.record_ttl, score=due)
             self.plan.cost, self.plan.parts, self.plan.price_per_part = cost, parts, price
         elif result.code is None:
             # No readable code for this phone (absent, or nonsense): held UNKNOWN whatever on_unknown

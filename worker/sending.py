@@ -171,7 +171,9 @@ class BatchSender:
     def _send_claimed(self, claimed: list[Message], lease: str) -> None:
         """One send.php call for the claimed messages, its outcome applied before anything else
         happens; halves of a batch LightSMS found too large follow, each applied in its turn."""
-        planner = OutcomePlanner(policy=self.policy, record_ttl=self.record_ttl, lease=lease)
+        planner = OutcomePlanner(
+            policy=self.policy, record_ttl=self.record_ttl, lease=lease, status_schedule=self.settings.status_schedule
+        )
         failure: BaseException | None = None
         halves: list[list[Message]] = []
         try:

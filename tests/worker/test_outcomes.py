@@ -1,5 +1,6 @@
 """The outcome table of DESIGN.md, as pure logic: which state each outcome leads to."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ POLICY = RetryPolicy(max_attempts=3, backoff_base=1.0, backoff_max=4.0)
 
 
 def planner() -> OutcomePlanner:
-    return OutcomePlanner(policy=POLICY, record_ttl=100, lease="lease-1")
+    return OutcomePlanner(policy=POLICY, record_ttl=100, lease="lease-1", status_schedule=(60.0, 300.0))
 
 
 def msg(*, attempts: int = 0, on_unknown: str = "hold") -> Message:
@@ -25,11 +26,15 @@ def msg(*, attempts: int = 0, on_unknown: str = "hold") -> Message:
 
 def test_accepted_becomes_sent_with_id_cost_and_parts():
     p = planner()
+    before = time.time()
     p.result(msg(), PhoneResult("37060000001", 0, "accepted", Outcome.OK, "1234567890123456789012", Decimal("0.02"), 2))
     [move] = p.plan.moves
     fields = dict(move.fields)
     assert (move.to, move.lease, move.ttl) == (State.SENT, "lease-1", 100)
     assert fields["id_sms"] == "1234567890123456789012" and fields["parts"] == 2
+    # its first status check is due at the schedule's first point after sending
+    assert before <= float(fields["sent_at"]) <= time.time()
+    assert move.score == float(fields["sent_at"]) + 60.0
     assert p.plan.cost == Decimal("0.02") and p.plan.parts == 2
     assert counts(p.plan, [True]) == {"sent": 1}
 
