@@ -67,7 +67,7 @@ def status(ids: tuple[str, ...], as_json: bool, show_phones: bool) -> None:
             if row["state"] is None:
                 click.echo(f"{row['id']}  no such message")
             else:
-                reason = f"  {row['error_code'] or ''} {row['error_meaning'] or ''}".rstrip()
+                reason = f"  {row['error_code']}: {row['error_meaning']}" if row["error_meaning"] else ""
                 click.echo(f"{row['id']}  {row['state']:<16} {row['phone']}{reason}")
     if any(row["state"] is None for row in rows):
         raise SystemExit(1)

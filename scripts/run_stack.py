@@ -65,7 +65,9 @@ def main() -> int:
 
     def start(name: str, argv: list[str]) -> None:
         print(f"starting {name}", flush=True)
-        children.append((name, subprocess.Popen(argv, env=env, cwd=ROOT)))
+        # A session of its own: Ctrl-C reaches only this script, which stops the children in order
+        # (Flower, beat, worker, then the simulator and Redis they use), so none sees the others vanish.
+        children.append((name, subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)))
 
     try:
         if "REDIS_URL" not in env:
@@ -110,14 +112,15 @@ def main() -> int:
         return 0
     finally:
         remove_stack_file(ROOT)
-        for _, process in reversed(children):
+        for name, process in reversed(children):
             if process.poll() is None:
+                print(f"stopping {name}", flush=True)
                 process.send_signal(signal.SIGTERM)
-        for _, process in reversed(children):
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 def _without_password(url: str) -> str:
