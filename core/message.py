@@ -38,6 +38,8 @@ class Message:
     status_note: str | None = None  # why its status is no longer asked while not final (deadline, no id_sms)
     lease: str | None = None
     inflight: bool = False
+    # The one reply that confirms a STOP (consumers/keywords.py): sent although the number is opted out.
+    opt_out_confirmation: bool = False
 
     def to_fields(self) -> dict[str, str]:
         """The hash fields; None values are left out."""
@@ -57,6 +59,7 @@ class Message:
             "sending_time": self.sending_time,
             "idempotency_key": self.idempotency_key,
             "metadata": json.dumps(self.metadata, separators=(",", ":")) if self.metadata else None,
+            "opt_out_confirmation": "1" if self.opt_out_confirmation else None,
         }
         return {name: str(value) for name, value in raw.items() if value is not None}
 
@@ -98,6 +101,7 @@ class Message:
             status_note=text("status_note"),
             lease=text("lease"),
             inflight=fields.get("inflight") == "1",
+            opt_out_confirmation=fields.get("opt_out_confirmation") == "1",
         )
 
     def public(self) -> dict[str, Any]:

@@ -65,16 +65,21 @@ class Producer:
         priority: str = "normal",
         metadata: Mapping[str, Any] | None = None,
         provider_schedule: bool = False,
+        opt_out_confirmation: bool = False,
     ) -> str:
         """Enqueue one SMS; returns its message id (the same id again for a repeated idempotency key).
 
         send_many of one phone, except that the caller's idempotency key is used as it is and errors
         name the field `phone`.
+
+        `opt_out_confirmation=True` is for exactly one message: the reply confirming a STOP (the
+        keyword router sends it). It is sent although the number is opted out, because the opt-out
+        is recorded as it is enqueued; the record says so, and the worker honours it too.
         """
         return self._enqueue(
             phone, text, one=True, sender=sender, send_at=send_at, idempotency_key=idempotency_key,
             valid_for=valid_for, on_unknown=on_unknown, priority=priority, metadata=metadata,
-            provider_schedule=provider_schedule,
+            provider_schedule=provider_schedule, opt_out_confirmation=opt_out_confirmation,
         )[0]  # fmt: skip
 
     def send_many(
@@ -140,6 +145,7 @@ class Producer:
         priority: str,
         metadata: Mapping[str, Any] | None,
         provider_schedule: bool,
+        opt_out_confirmation: bool = False,
     ) -> list[str]:
         """The one store-and-enqueue path. `one`: `recipients` is send's single phone (field `phone`,
         the caller's idempotency key as it is); else send_many's list (`phones[i]`, a key per phone)."""
@@ -148,6 +154,7 @@ class Producer:
             self.settings, now=now, text=text, sender=sender, send_at=send_at,
             idempotency_key=idempotency_key, valid_for=valid_for, on_unknown=on_unknown,
             priority=priority, metadata=metadata, provider_schedule=provider_schedule,
+            opt_out_confirmation=opt_out_confirmation,
         )  # fmt: skip
         region = self.settings.lightsms_default_region
         if one:
@@ -155,7 +162,8 @@ class Producer:
         else:
             normalized = check_phones(recipients, default_region=region)
             fields = [f"phones[{i}]" for i in range(len(normalized))]
-        self._refuse_opted_out(normalized, fields=fields)
+        if not options.opt_out_confirmation:
+            self._refuse_opted_out(normalized, fields=fields)
         return self._store_and_enqueue(normalized, options, now=now, key_per_phone=not one)
 
     def _refuse_opted_out(self, phones: list[str], *, fields: list[str]) -> None:
@@ -184,6 +192,7 @@ class Producer:
                 valid_until=options.valid_until,
                 idempotency_key=_key_for(options.idempotency_key, phone, key_per_phone),
                 metadata=options.metadata,
+                opt_out_confirmation=options.opt_out_confirmation,
             )
             for phone in phones
         ]

@@ -40,6 +40,7 @@ class Options:
     on_unknown: OnUnknown
     priority: Priority
     metadata: dict[str, Any]
+    opt_out_confirmation: bool = False  # the STOP confirmation: sent although the number is opted out
 
 
 def check_options(
@@ -55,6 +56,7 @@ def check_options(
     priority: str,
     metadata: Mapping[str, Any] | None,
     provider_schedule: bool = False,
+    opt_out_confirmation: bool = False,
 ) -> Options:
     if not isinstance(text, str):
         raise InvalidInput("text", f"must be a string, not {type(text).__name__}")
@@ -69,6 +71,8 @@ def check_options(
         if when is None:
             raise InvalidInput("provider_schedule", "needs a send_at in the future")
         sending_time = _account_minute(when, settings.lightsms_timezone)
+    if not isinstance(opt_out_confirmation, bool):  # a truthy string must not waive an opt-out by accident
+        raise InvalidInput("opt_out_confirmation", "must be True or False")
     return Options(
         text=text,
         sender=chosen_sender,
@@ -79,6 +83,7 @@ def check_options(
         on_unknown=_choice("on_unknown", on_unknown, OnUnknown),
         priority=_choice("priority", priority, Priority),
         metadata=_metadata(metadata),
+        opt_out_confirmation=opt_out_confirmation,
     )
 
 

@@ -135,7 +135,9 @@ class BatchSender:
     def _refusal(self, m: Message, *, now: float, opted_out: bool) -> tuple[State, str, str] | None:
         if m.valid_until is not None and now > m.valid_until:
             return State.FAILED, "expired", "valid_for elapsed before it could be sent"
-        if opted_out:
+        # The STOP confirmation (opt_out_confirmation) is the one message an opted-out number still
+        # gets: the router enqueues it as it records the opt-out, so it is screened after it.
+        if opted_out and not m.opt_out_confirmation:
             return State.SUPPRESSED, "opted_out", "the recipient opted out locally"
         try:  # records written without this package's producer are checked here too
             if normalize_phone(m.phone) != m.phone:
