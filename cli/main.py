@@ -1,6 +1,8 @@
 """`lightsms-queue`: operate the queue from a shell (click, like Celery's own command line).
 
     lightsms-queue send PHONE TEXT [--sender S] [--at TIME] [--priority P] | status ID ... | cancel ID ...
+    lightsms-queue send-bulk FILE.csv [--text T] [--key K] [--dry-run]
+    lightsms-queue balance | senders | sim [simulator options]
     lightsms-queue stats | get ID
     lightsms-queue dead list | retry [ID ...] | purge [ID ...]
     lightsms-queue unknown list | sent ID ... | failed ID ... | resend ID ...
@@ -24,11 +26,13 @@ from core.message import Message
 from core.pause import AccountCircuit, Pause
 from core.stats import Stats
 
+from .bulk import send_bulk
 from .consume import consume, dead_events
 from .context import echo_json, fail, friendly_errors, json_option, producer, show_phones_option, shown_phone
 from .inbound import inbound
 from .operations import Operations
 from .optout import optout
+from .provider import balance, senders, sim
 from .sending import cancel, send, status
 
 
@@ -141,7 +145,7 @@ def unknown(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool)
     click.echo(f"settled as {action}: {len(ops.settle_unknown(list(ids), outcome=action))}")
 
 
-for command in (send, status, cancel, optout, inbound, consume, dead_events):
+for command in (send, send_bulk, status, cancel, balance, senders, sim, optout, inbound, consume, dead_events):
     cli.add_command(command)
 
 
