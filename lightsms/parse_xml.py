@@ -153,7 +153,12 @@ def senders_reply(root: ET.Element) -> Reply:
 
 
 def incoming_reply(root: ET.Element) -> Reply:
-    """<response>[<wrapper>]<sms id_sms=".." date=".." .../>...</response> -> {"<id>": {...}}."""
+    """<response>[<wrapper>]<sms id_sms=".." date=".." .../>...</response> -> {"<id>": {...}}.
+
+    Any other root (an HTML page that happens to be well-formed, say) is refused, not read as "no
+    messages": the poller would move its cursor past messages it never saw."""
+    if root.tag not in ("response", "error"):
+        raise ValueError("not a LightSMS reply")
     reply: Reply = {}
     for index, element in enumerate(root.iter("sms")):
         if element is root:

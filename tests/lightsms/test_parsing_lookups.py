@@ -218,6 +218,13 @@ def test_incoming_no_data_is_empty(body: str, fmt: str) -> None:
     assert parse_incoming(body, fmt) == []
 
 
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_incoming_a_well_formed_html_page_is_unreadable_not_no_data(fmt: str) -> None:
+    # Read as "no messages", it would let the poller move its cursor past messages it never saw.
+    with pytest.raises(errors.MalformedResponseError):
+        parse_incoming("<html><body>Service temporarily unavailable</body></html>", fmt)
+
+
 def test_incoming_missing_date_raises_30() -> None:
     with pytest.raises(errors.PermanentError) as caught:
         parse_incoming('{"error": "30"}', "json")
