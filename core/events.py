@@ -56,9 +56,7 @@ class EventPublisher:
                 declare=declare,
                 delivery_mode=2,
                 headers=dict(headers or {}),
-                content_type="application/json",
-                content_encoding="utf-8",
-            )
+            )  # no content_type here: kombu would take the dict as already serialised, and fail
             self._declared.add(queue.name)
 
     def close(self) -> None:
