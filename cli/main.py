@@ -3,7 +3,7 @@
     lightsms-queue send PHONE TEXT [--sender S] [--at TIME] [--priority P] | status ID ... | cancel ID ...
     lightsms-queue send-bulk FILE.csv [--text T] [--key K] [--dry-run]
     lightsms-queue balance | senders | sim [simulator options]
-    lightsms-queue stats | get ID
+    lightsms-queue stats | get ID | metrics [--port 9808]
     lightsms-queue dead list | retry [ID ...] | purge [ID ...]
     lightsms-queue unknown list | sent ID ... | failed ID ... | resend ID ...
     lightsms-queue optout list | add PHONE ... | remove PHONE ... | check PHONE ...
@@ -30,6 +30,7 @@ from .bulk import send_bulk
 from .consume import consume, dead_events
 from .context import echo_json, fail, friendly_errors, json_option, producer, show_phones_option, shown_phone
 from .inbound import inbound
+from .metrics import metrics
 from .operations import Operations
 from .optout import optout
 from .provider import balance, senders, sim
@@ -145,7 +146,8 @@ def unknown(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool)
     click.echo(f"settled as {action}: {len(ops.settle_unknown(list(ids), outcome=action))}")
 
 
-for command in (send, send_bulk, status, cancel, balance, senders, sim, optout, inbound, consume, dead_events):
+for command in (send, send_bulk, status, cancel, balance, senders, sim, metrics, optout, inbound, consume,
+                dead_events):
     cli.add_command(command)
 
 
