@@ -57,7 +57,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
     )
     # One publisher per process for both pollers: they run one after the other on the poll thread.
     publisher = EventPublisher(broker_connection(settings))
-    incoming = IncomingPoller(settings=settings, redis=connection, client=client, publisher=publisher)
+    incoming = IncomingPoller(settings=settings, redis=connection, client=client, publisher=publisher, limiter=limiter)
     delivery = StatusPoller(
         settings=settings, store=producer.store, stats=Stats(connection), client=client, limiter=limiter,
         circuit=circuit, publisher=publisher,
