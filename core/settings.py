@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,6 +83,7 @@ class CoreSettings(_FromEnvironment):
     lightsms_max_parts: int = Field(10, ge=1, le=255)
     lightsms_max_schedule_days: float = Field(30.0, gt=0)
     lightsms_record_ttl_days: float = Field(45.0, gt=0)
+    lightsms_log_format: Literal["text", "json"] = "text"  # worker, beat and consumers (--log-format wins)
     # Consumers (consumers/) and the keyword router.
     lightsms_consumer_max_retries: int = Field(3, ge=0, le=1000)  # a failing event's redeliveries, then .dead
     lightsms_consumer_prefetch: int = Field(4, ge=1, le=1000)

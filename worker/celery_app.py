@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from celery import Celery
+import click
+from celery import Celery, signals
 
 from core.contract import (
     MAINTENANCE_QUEUE,
@@ -16,7 +17,8 @@ from core.contract import (
     QUEUES,
     SWEEP_TASK,
 )
-from core.settings import ConfigError, Settings, get_settings
+from core.logs import LOG_FORMATS, configure_logging
+from core.settings import ConfigError, Settings, get_settings, load_core_settings
 from producers.celery_client import celery_config
 
 from .kombu_fixes import tolerate_detached_transport
@@ -89,10 +91,38 @@ def _config_or_exit() -> dict[str, Any]:
         raise SystemExit(2) from None
 
 
+_chosen_log_format: list[str] = []
+
+
+def _remember_log_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Parsed before the worker or beat starts, so the setup_logging handler below sees it.
+    if value:
+        _chosen_log_format[:] = [value]
+    return value
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Our handler instead of Celery's: json or text, ids bound on each line, numbers masked."""
+    if _chosen_log_format:
+        log_format = _chosen_log_format[0]
+    else:
+        try:
+            log_format = load_core_settings().lightsms_log_format
+        except ConfigError:
+            log_format = "text"  # the configuration error itself is reported when the app loads
+    configure_logging(log_format=log_format, level=loglevel or "INFO")
+
+
 def make_app() -> Celery:
     tolerate_detached_transport()
     app = Celery("lightsms-queue", include=["worker.tasks"])
     app.steps["worker"].add(UpkeepStep)
+    for command in ("worker", "beat"):
+        app.user_options[command].add(click.Option(
+            ["--log-format"], type=click.Choice(LOG_FORMATS), callback=_remember_log_format, expose_value=False,
+            help="json or text (default LIGHTSMS_LOG_FORMAT)",
+        ))  # fmt: skip
     # Evaluated on first use of the config, not at import: settings are read at start-up.
     app.add_defaults(_config_or_exit)
     return app

@@ -14,6 +14,7 @@ from core.contract import (
     PayloadError,
     read_payload,
 )
+from core.logs import bound_message_ids
 
 from .celery_app import app
 from .runtime import runtime
@@ -28,7 +29,8 @@ def send(payload: Any) -> None:
     except PayloadError as exc:
         log.error("dropping a send task: %s", exc)  # retrying cannot make it readable
         return
-    runtime(app).sender.run(ids)
+    with bound_message_ids(ids):
+        runtime(app).sender.run(ids)
 
 
 @app.task(name=MOVE_DUE_TASK, ignore_result=True)
