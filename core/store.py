@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -50,6 +50,7 @@ class Store:
         self._pop_due = client.register_script(load_script("pop_due.lua"))
         self._begin_send = client.register_script(load_script("begin_send.lua"))
         self._purge = client.register_script(load_script("purge.lua"))
+        self._end_status_checks = client.register_script(load_script("end_status_checks.lua"))
 
     def now(self) -> float:
         """Redis's clock: leases are compared across hosts whose own clocks may disagree."""
@@ -128,6 +129,18 @@ class Store:
                 args += [name, "" if value is None else str(value)]
             self._transition(keys=[keys.message(m.message_id), *named.values()], args=args, client=pipe)
         return [(bool(int(ok)), _text(state)) for ok, state in pipe.execute()]
+
+    def end_status_checks(
+        self, message_id: str, polled: Sequence[State], note: Mapping[str, object] | None = None
+    ) -> bool:
+        """Out of the status-due index, left in its state (end_status_checks.lua): with a `note`, a
+        message still in a `polled` state is given up on and gets the note's fields (True); without
+        one, only a stale entry goes (its message gone or in another state)."""
+        args: list[str | float] = [message_id, ",".join(polled), time.time()]
+        for name, value in (note or {}).items():
+            args += [name, "" if value is None else str(value)]
+        index = keys.state_index(State.SENT)
+        return bool(int(self._end_status_checks(keys=[keys.message(message_id), index], args=args)))
 
     def claim(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> list[Message]:
         """Move QUEUED messages to SENDING under `lease` (claim.lua), in one round trip; the records

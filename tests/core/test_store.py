@@ -279,6 +279,25 @@ def test_a_late_reply_maps_its_id_sms_and_an_operators_verdict_maps_nothing(stor
         assert indexes_of(redis_client, message_id) == [keys.STATUS_DUE_INDEX]
 
 
+def test_end_status_checks_gives_up_on_a_polled_message_and_drops_only_stale_entries(store, redis_client):
+    polled = (State.SENT, State.PARTLY_DELIVERED)
+    store.create([queued("a"), queued("b")])
+    store.claim(["a", "b"], lease="L1", lease_seconds=30)
+    sent(store, "a", id_sms="1")
+    sent(store, "b", id_sms="2")
+    # without a note a polled message keeps its entry: only a stale one goes
+    assert store.end_status_checks("a", polled) is False
+    assert redis_client.zscore(keys.STATUS_DUE_INDEX, "a") is not None
+    # with a note: given up on, left SENT, out of the index
+    assert store.end_status_checks("a", polled, {"status_note": "deadline"}) is True
+    assert redis_client.hmget("sms:msg:a", "state", "status_note") == ["SENT", "deadline"]
+    assert redis_client.zscore(keys.STATUS_DUE_INDEX, "a") is None
+    # a stale entry (its record gone) goes, and no hash is written again for it
+    redis_client.delete("sms:msg:b")
+    assert store.end_status_checks("b", polled, {"status_note": "deadline"}) is False
+    assert redis_client.zscore(keys.STATUS_DUE_INDEX, "b") is None and not redis_client.exists("sms:msg:b")
+
+
 # -- the claim -----------------------------------------------------------------------------------------
 
 
