@@ -76,6 +76,12 @@ class StopLists(Protocol):
     def blacklist_add(self, phone: str) -> str: ...
 
 
+def _name_of(handler: Handler) -> str:
+    module = getattr(handler, "__module__", None) or type(handler).__module__
+    qualname = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    return f"{module}.{qualname}"
+
+
 def _folded(words: Iterable[str]) -> frozenset[str]:
     return frozenset(w.strip().casefold() for w in words if w.strip())
 
@@ -83,8 +89,6 @@ def _folded(words: Iterable[str]) -> frozenset[str]:
 class KeywordRouter:
     """A handler (call it with one inbound event). Configure it explicitly, or from settings with
     `KeywordRouter.from_settings`, or from the environment with `build_router`."""
-
-    __name__ = "keywords"  # the name a consumer runner files this handler's events under
 
     def __init__(
         self,
@@ -121,6 +125,9 @@ class KeywordRouter:
         self.client_factory = client_factory
         self._client: StopLists | None = None
         self.fallback = fallback
+        # The consumer runner names a handler by its module and qualname (handled keys, dead records):
+        # a router in front of one handler is then told apart from a router in front of another.
+        self.__qualname__ = f"KeywordRouter[{_name_of(fallback)}]" if fallback is not None else "KeywordRouter"
         self.sender = sender
         self.default_region = default_region
         self.confirmation_wait = confirmation_wait

@@ -293,3 +293,12 @@ def test_add2stop_waits_a_bounded_time_for_a_confirmation_that_is_not_sent(stack
     assert reply_to(stack, stop).state is State.QUEUED
     assert opted_out(stack)
     assert stack.admin.requests("add2stop")[0]["outcome"] == "ok"
+
+
+def test_the_consumer_runner_tells_routers_in_front_of_different_handlers_apart(stack: Stack):
+    from consumers.failures import handler_name
+
+    def tickets(event: dict[str, Any]) -> None: ...
+
+    assert handler_name(router(stack)) == "consumers.keywords.KeywordRouter"
+    assert handler_name(router(stack, fallback=tickets)).endswith(f"KeywordRouter[{__name__}.{tickets.__qualname__}]")
