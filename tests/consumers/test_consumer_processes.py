@@ -1,0 +1,89 @@
+"""Real consumer processes (`lightsms-queue consume ...`) on the test Redis as broker and store: a
+failing handler's event ends on the dead queue; Redis restarted or killed mid-consume loses and
+doubles nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from consumers.dead_letters import DeadLetters
+from devtools.polling import wait_until
+from devtools.processes import ManagedProcess, venv_executable
+from tests.consumers.conftest import dead_depth, sms
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = 200
+
+
+@pytest.fixture
+def record_file(tmp_path: Path) -> Path:
+    return tmp_path / "handled.txt"
+
+
+@pytest.fixture
+def consumer(redis_server, redis_client, record_file) -> Iterator[Callable[..., ManagedProcess]]:
+    started: list[ManagedProcess] = []
+
+    def start(handler: str, *args: str, **env: str) -> ManagedProcess:
+        process = ManagedProcess(
+            [venv_executable("lightsms-queue"), "consume", f"tests.consumers.handlers:{handler}", *args],
+            name=f"consumer-{handler}",
+            env={"REDIS_URL": redis_server.url, "CELERY_BROKER_URL": redis_server.url,
+                 "LIGHTSMS_TEST_RECORD": str(record_file), **env},  # fmt: skip
+            cwd=ROOT,
+            ready=r"consuming sms\.inbound with tests\.consumers\.handlers\.",
+        )
+        started.append(process.start())
+        process.wait_ready(timeout=20)
+        return process
+
+    yield start
+    for process in started:
+        process.terminate(timeout=10)
+
+
+def handled(record_file: Path) -> list[str]:
+    return record_file.read_text().split() if record_file.exists() else []
+
+
+def test_a_failing_handler_is_retried_then_its_event_is_dead(consumer, publish, redis_client, record_file, connection):
+    consumer("always_fails", "--max-retries", "2")
+    publish(sms(1, text="please fail"))
+    wait_until(lambda: dead_depth(redis_client) == 1, timeout=20, message="the event on sms.inbound.dead")
+    assert handled(record_file) == ["in-1"] * 3
+    [record] = DeadLetters(connection, "sms.inbound").list()
+    assert record["event"]["text"] == "please fail"
+    assert record["error"] == "RuntimeError: the handler broke on purpose"
+    assert (record["handler"], record["queue"], record["retries"]) == (
+        "tests.consumers.handlers.always_fails", "sms.inbound", 2)
+
+
+@pytest.mark.parametrize("outage", ["restart", "kill -9"])
+def test_the_broker_restarted_mid_consume_loses_and_doubles_nothing(
+    outage, consumer, publish, redis_server, redis_client, record_file
+):
+    for n in range(EVENTS):
+        publish(sms(n))
+    # The handler's work (5 ms an event) spreads the run over about a second, so the outage lands mid-way.
+    process = consumer("record", "--prefetch", "4", LIGHTSMS_TEST_WORK_MS="5")
+    wait_until(lambda: len(handled(record_file)) >= EVENTS // 4, timeout=20, message="a quarter handled")
+    if outage == "kill -9":
+        redis_server.kill()
+    redis_server.restart()
+    assert len(handled(record_file)) < EVENTS, "the outage came too late to test anything"
+
+    wait_until(lambda: len(handled(record_file)) >= EVENTS, timeout=60, message="every event handled")
+    client = redis_server.client(decode_responses=True)
+    wait_until(lambda: client.llen("sms.inbound") == 0 and client.hlen("unacked") == 0,
+               timeout=20, message="the queue drained and every event acked")  # fmt: skip
+    ids = handled(record_file)
+    assert sorted(ids) == sorted(f"in-{n}" for n in range(EVENTS)), "an event was lost"
+    assert len(ids) == len(set(ids)) == EVENTS, "an event was handled twice"
+    assert process.alive
+    output = process.output()
+    assert output.count("broker connection lost") == 1 and "broker connection back after" in output
+    assert "Traceback" not in output
+    client.close()
