@@ -41,9 +41,9 @@ class UnackedRecovery:
 
     def attach(self, channel: Any, connection_errors: tuple[type[BaseException], ...]) -> None:
         """Wrap a Redis channel's QoS.append to keep a message whose unacked record failed."""
+        if not _emulates_acks(channel):
+            return
         qos = channel.qos
-        if not hasattr(qos, "restore_by_tag"):
-            return  # not the Redis transport
         append = qos.append
 
         def guarded_append(message: Message, delivery_tag: Any) -> None:
@@ -59,7 +59,7 @@ class UnackedRecovery:
     def restore(self, channel: Any) -> int:
         """On a fresh connection: put back what the old one held; return how many."""
         held, orphans = list(self._held), list(self._orphans)
-        if not hasattr(channel.qos, "restore_by_tag"):
+        if not _emulates_acks(channel):
             self._held.clear()  # the broker requeued them when the connection dropped
             return len(held)
         # Front of the queue (kombu restores unacked messages the same way), oldest delivered first out.
@@ -73,3 +73,9 @@ class UnackedRecovery:
                 pipe.execute()
             self._orphans.remove((payload, exchange, routing_key))
         return len(held) + len(orphans)
+
+
+def _emulates_acks(channel: Any) -> bool:
+    """kombu's Redis transport (its virtual channels keep unacked messages themselves); an AMQP
+    channel has no `qos` at all."""
+    return hasattr(getattr(channel, "qos", None), "restore_by_tag")

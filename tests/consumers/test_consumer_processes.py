@@ -50,7 +50,7 @@ def handled(record_file: Path) -> list[str]:
 
 
 def test_a_failing_handler_is_retried_then_its_event_is_dead(consumer, publish, redis_client, record_file, connection):
-    consumer("always_fails", "--max-retries", "2")
+    process = consumer("always_fails", "--max-retries", "2")
     publish(sms(1, text="please fail"))
     wait_until(lambda: dead_depth(redis_client) == 1, timeout=20, message="the event on sms.inbound.dead")
     assert handled(record_file) == ["in-1"] * 3
@@ -59,6 +59,9 @@ def test_a_failing_handler_is_retried_then_its_event_is_dead(consumer, publish, 
     assert record["error"] == "RuntimeError: the handler broke on purpose"
     assert (record["handler"], record["queue"], record["retries"]) == (
         "tests.consumers.handlers.always_fails", "sms.inbound", 2)
+    # SIGTERM: the consumer finishes what it holds and exits 0; nothing it logged quotes the event's text.
+    assert process.terminate(timeout=10) == 0
+    assert "consumer of sms.inbound stopped" in process.output() and "please fail" not in process.output()
 
 
 @pytest.mark.parametrize("outage", ["restart", "kill -9"])
