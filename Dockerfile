@@ -9,6 +9,7 @@ COPY worker ./worker
 COPY consumers ./consumers
 COPY cli ./cli
 COPY devtools ./devtools
+COPY examples ./examples
 RUN pip install --no-cache-dir . && useradd --create-home sms
 USER sms
 CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO"]
