@@ -94,6 +94,8 @@ def run(
         with _stop_on_signals(consumer):
             consumer.run()
     finally:
+        # The republishing connection too: on_consume_end closes it only after a clean stop.
+        consumer.on_consume_end(consumer.connection, None)
         consumer.connection.release()
         consumer.store.close()
 
