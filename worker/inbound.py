@@ -85,6 +85,8 @@ class IncomingPoller:
         """One poll; the counts of what happened (published, duplicates, rejected, skipped, errors ...)."""
         lock = PollLock(self.redis, keys.poll_lock("incoming"), ttl=self.lock_ttl)
         if not lock.acquire():
+            # Rare: a poll outlasting the interval, or a tick that reached two workers at once.
+            log.info("poll_incoming: skipped, another poll holds the lock")
             return {"skipped": 1}
         try:
             return self._poll(lock)
