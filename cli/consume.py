@@ -20,12 +20,12 @@ from kombu import Connection
 from core.contract import INBOUND_QUEUE_NAME, event_id
 from core.errors import PayloadError
 from core.events import broker_connection
+from core.logs import LOG_FORMATS, configure_logging
 
 from .context import core_settings, echo_json, fail, json_option, show_phones_option, shown_phone
 
 F = TypeVar("F", bound=Callable[..., Any])
 PHONE_FIELDS = ("sender", "phone")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def broker_errors(command: F) -> F:
@@ -75,9 +75,10 @@ def _connected(connection: Connection) -> Connection:
 @click.option("--keywords", is_flag=True, help="the keyword router (STOP/START/HELP) in front of the handler")
 @click.option("--max-retries", type=click.IntRange(0, 1000), default=None, help="redeliveries before .dead")
 @click.option("--prefetch", type=click.IntRange(1, 1000), default=None, help="events held at once")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default=None, help="default LIGHTSMS_LOG_FORMAT")
 @broker_errors
 def consume(target: str | None, queue: str | None, keywords: bool, max_retries: int | None,
-            prefetch: int | None) -> None:  # fmt: skip
+            prefetch: int | None, log_format: str | None) -> None:  # fmt: skip
     """Run a handler over sms.inbound or sms.status events until SIGTERM or Ctrl-C."""
     from consumers.api import STORE_TIMEOUTS, options_of, run
 
@@ -97,7 +98,7 @@ def consume(target: str | None, queue: str | None, keywords: bool, max_retries: 
         max_retries = max_retries if max_retries is not None else options_of(user).max_retries
         prefetch = prefetch if prefetch is not None else options_of(user).prefetch
     settings = core_settings()
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    configure_logging(log_format=log_format or settings.lightsms_log_format, level=logging.INFO)
     # Check both ends once before running: afterwards the consumer rides out outages by itself.
     _connected(broker_connection(settings)).release()
     store = redis.Redis.from_url(settings.store_url, **STORE_TIMEOUTS)
