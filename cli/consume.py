@@ -20,7 +20,7 @@ from kombu import Connection
 from core.contract import INBOUND_QUEUE_NAME, event_id
 from core.errors import PayloadError
 from core.events import broker_connection
-from core.logs import LOG_FORMATS, configure_logging
+from core.logs import LOG_FORMATS, configure_logging, mask_numbers
 
 from .context import core_settings, echo_json, fail, json_option, show_phones_option, shown_phone
 
@@ -84,6 +84,9 @@ def consume(target: str | None, queue: str | None, keywords: bool, max_retries: 
 
     if target is None and not keywords:
         fail("name a handler (module:function), or --keywords for the keyword router alone", code=2)
+    if target is None and queue not in (None, INBOUND_QUEUE_NAME):
+        # The router alone reads incoming SMS; on another queue it would ack every event unhandled.
+        fail(f"--keywords alone reads {INBOUND_QUEUE_NAME}; name a handler for {queue}", code=2)
     user = load_handler(target) if target is not None else None
     handler: Callable[[dict[str, Any]], object]
     if keywords:
@@ -137,11 +140,16 @@ def dead_events(action: str, queue: str, as_json: bool, show_phones: bool) -> No
 
 
 def _masked(record: dict[str, Any], show_phones: bool) -> dict[str, Any]:
-    event = record.get("event")
-    if show_phones or not isinstance(event, dict):
+    if show_phones:
         return record
+    event = record.get("event")
+    # The error may quote the event (an unreadable one's first characters): numbers in it are masked too.
+    masked = {k: mask_numbers(v) if k in ("error", "unreadable") and isinstance(v, str) else v
+              for k, v in record.items()}  # fmt: skip
+    if not isinstance(event, dict):
+        return masked
     shown = {k: shown_phone(v, False) if k in PHONE_FIELDS and isinstance(v, str) else v for k, v in event.items()}
-    return {**record, "event": shown}
+    return {**masked, "event": shown}
 
 
 def _line(record: dict[str, Any]) -> str:

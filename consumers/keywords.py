@@ -188,12 +188,14 @@ class KeywordRouter:
                 failure = exc
         self.store.opt_out(phone)
         log.info("STOP from %s: on the local opt-out list", mask_phone(phone))
+        if failure is not None:
+            # The event comes again: the opt-out is done, the reply is retried. add2stop.php waits
+            # for that retry: called now, LightSMS would refuse (13) the confirmation still to come.
+            raise failure
         if self.add2stop:
             if confirmation is not None:
                 self._wait_until_sent(confirmation, phone)
             self._add_to_stop_list(phone)
-        if failure is not None:
-            raise failure  # the event comes again: the opt-out is done, the reply is retried
 
     def _start(self, phone: str, eid: str) -> None:
         self.store.opt_in(phone)

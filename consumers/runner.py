@@ -199,7 +199,8 @@ class EventConsumer(ConsumerProducerMixin):
         producer = self.producer
         publish = self.producer_connection.ensure(producer, producer.publish, **PUBLISH_RETRY)
         try:
-            publish(body, exchange=queue.exchange, routing_key=queue.routing_key, delivery_mode=2,
+            # The default exchange needs no binding (see core/events.py): never dropped after a broker restart.
+            publish(body, exchange="", routing_key=queue.name, delivery_mode=2,
                     declare=[] if queue.name in self._declared else [queue], **options)  # fmt: skip
         except Exception:
             log.error("could not publish to %s: the event stays on %s", queue.name, self.queue.name)

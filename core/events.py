@@ -9,6 +9,7 @@ window again next time.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from .settings import CoreSettings
 __all__ = ["EventPublisher", "broker_connection"]
 
 # A few quick retries ride out a broker blip; a longer outage is the next poll's business.
-PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
+PUBLISH_DELAYS = (0.2, 0.5, 1.0)
 # Consumers ack after the handler returns; an event a dead consumer held comes back after this long
 # on Redis (RabbitMQ redelivers at once when the connection drops).
 EVENT_VISIBILITY_TIMEOUT = 3600
@@ -43,21 +44,36 @@ class EventPublisher:
         self._declared: set[str] = set()
 
     def publish(self, queue: Queue, event: Mapping[str, Any], *, headers: Mapping[str, Any] | None = None) -> None:
-        """Publish one JSON event to `queue` (declared on first use); raises when the broker cannot
-        be reached within PUBLISH_RETRY."""
+        """Publish one JSON event to `queue` (declared on first use, and again after a reconnect);
+        raises when the broker cannot take it within PUBLISH_DELAYS."""
         with self._lock:
-            producer = self.connection.Producer(serializer="json")
-            declare = [] if queue.name in self._declared else [queue]
-            publish = self.connection.ensure(producer, producer.publish, **PUBLISH_RETRY)
-            publish(
-                dict(event),
-                exchange=queue.exchange,
-                routing_key=queue.routing_key,
-                declare=declare,
-                delivery_mode=2,
-                headers=dict(headers or {}),
-            )  # no content_type here: kombu would take the dict as already serialised, and fail
-            self._declared.add(queue.name)
+            for delay in (*PUBLISH_DELAYS, None):
+                try:
+                    self._publish_once(queue, event, headers)
+                    return
+                except self.connection.connection_errors + self.connection.channel_errors:
+                    # A connection a broker restart broke: drop it (the next use connects afresh) and
+                    # declare again, since a broker that came back empty has lost the queue too.
+                    self.connection.collect()
+                    self._declared.clear()
+                    if delay is None:
+                        raise
+                    time.sleep(delay)
+
+    def _publish_once(self, queue: Queue, event: Mapping[str, Any], headers: Mapping[str, Any] | None) -> None:
+        producer = self.connection.Producer(serializer="json")
+        # Through the default exchange, routed by the queue's name: it needs no binding. A Redis
+        # broker that restarted empty has lost kombu's binding set, and a publish through the
+        # queue's own exchange would then be dropped without a word, yet return.
+        producer.publish(
+            dict(event),
+            exchange="",
+            routing_key=queue.name,
+            declare=[] if queue.name in self._declared else [queue],
+            delivery_mode=2,
+            headers=dict(headers or {}),
+        )  # no content_type here: kombu would take the dict as already serialised, and fail
+        self._declared.add(queue.name)
 
     def close(self) -> None:
         with self._lock:

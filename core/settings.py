@@ -171,7 +171,7 @@ class Settings(CoreSettings):
     # The pollers (worker/inbound.py, worker/delivery.py), run by beat.
     lightsms_incoming_interval: float = Field(30.0, gt=0)
     lightsms_incoming_overlap: float = Field(120.0, ge=0)  # each poll reads this far behind the cursor again
-    lightsms_incoming_backfill: float = Field(3600.0, ge=0)  # the first poll reads this far back
+    lightsms_incoming_backfill: float = Field(3600.0, ge=0, le=30 * 86400)  # the first poll reads this far back
     lightsms_status_interval: float = Field(10.0, gt=0)  # how often beat runs poll_status
     # Seconds after sending at which a SENT message's status is asked; after the last, every hour.
     lightsms_status_schedule: str = "60,300,900,3600"
@@ -208,6 +208,12 @@ class Settings(CoreSettings):
         if not all(0 < step < float("inf") for step in steps) or steps != sorted(set(steps)):
             raise ValueError("must be positive seconds in rising order, such as 60,300,900,3600")
         return value
+
+    @model_validator(mode="after")
+    def _deadline_after_the_first_check(self) -> Settings:
+        if self.lightsms_status_deadline <= self.status_schedule[0]:
+            raise ValueError("LIGHTSMS_STATUS_DEADLINE: must be later than the first LIGHTSMS_STATUS_SCHEDULE step")
+        return self
 
     @property
     def status_schedule(self) -> tuple[float, ...]:

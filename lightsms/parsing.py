@@ -254,12 +254,17 @@ def parse_incoming(body: str, response_format: str) -> list[IncomingSms]:
     return [_incoming_sms(key, record) for key, record in items]
 
 
+# LightSMS's ids are a few digits (incoming) to 22 (id_sms): anything past this is not an id.
+MAX_INCOMING_ID = 64
+
+
 def _incoming_sms(key: str, record: object) -> IncomingSms:
     # parse_xml names an <sms> without an id "#<index>": that is a position, not an id.
     key_id = "" if key.startswith("#") else key.strip()
     if not isinstance(record, dict):
         return IncomingSms(key_id, None, None, None, None, None, problem="not a record")
     sms_id = as_text(record.get("id_sms", record.get("id"))) or key_id
+    problem = "no id" if not sms_id else "an id too long to be one" if len(sms_id) > MAX_INCOMING_ID else None
     return IncomingSms(
         id=sms_id,
         date=as_text(record.get("date")),
@@ -267,7 +272,7 @@ def _incoming_sms(key: str, record: object) -> IncomingSms:
         phone=as_text(record.get("phone")),
         prefix=as_text(record.get("prefix")),
         text=as_text(record.get("text")),
-        problem=None if sms_id else "no id",
+        problem=problem,
     )
 
 

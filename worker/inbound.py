@@ -21,8 +21,9 @@ and the seen marks keep the re-read from publishing again. One micro-window rema
 after a publish and before that item's seen mark publishes that one event again on the re-read.
 Consumers dedupe by the event's id (core.contract.event_id), so it is handled once.
 
-A seen mark outlives the overlap many times (max(48 h, 10 x overlap)), and a re-read renews it, so
-however long the cursor stays stuck (a long outage) its window is never published twice.
+A seen mark outlives the overlap many times (max(48 h, 10 x overlap)), and each re-read renews it.
+Only a cursor stuck longer than that (LightSMS failing for two days on end) may publish its overlap
+again once; consumers keep handled ids for 7 days, so handlers still run once.
 Logs carry LightSMS ids and counts, never message text, and phone numbers only masked.
 """
 
@@ -58,6 +59,7 @@ __all__ = ["IncomingPoller"]
 log = logging.getLogger("lightsms_queue.inbound")
 
 SEEN_TTL_MIN = 48 * 3600
+CLOCK_SLACK = 1.0
 REJECTED_KEEP = 1000  # the newest rejected items kept for inspection
 RAW_FIELD_MAX = 1000  # characters kept of each field of a rejected item: a hostile reply stays small
 HEALTH_FIELD = "incoming_ok_at"
@@ -104,7 +106,9 @@ class IncomingPoller:
         try:
             now = self.clock() if self.clock is not None else self.client.clock.now()
             start = min(self._cursor(now), now) - self.settings.lightsms_incoming_overlap
-            low, high = local_window(start, now, self.zone)
+            # LightSMS's clock is known to the second only (timestamp.php): ask a second past our idea
+            # of its now, so an SMS it dated this very second is not left for the next poll.
+            low, high = local_window(start, now + CLOCK_SLACK, self.zone)
             items = self.client.incoming(start=low, end=high)
         except LightSmsError as error:
             code = "" if error.code is None else f", code {error.code}"
@@ -139,7 +143,7 @@ class IncomingPoller:
             pipe.expire(key, self.seen_ttl)
         already = pipe.execute()
         done: set[str] = set()  # an id LightSMS listed twice in one reply counts once
-        renew_after = time.monotonic() + self.lock_ttl / 3
+        renew_after = time.monotonic()  # renewed (and so checked) before the first publish
         for item, key, seen in zip(items, seen_keys, already, strict=True):
             if seen or key in done:
                 counts["duplicates"] += 1
@@ -186,36 +190,39 @@ class IncomingPoller:
         return event, ""
 
     def _reject(self, item: IncomingSms, reason: str, seen_key: str) -> None:
-        log.warning("poll_incoming: set aside incoming SMS %s: %s", item.id or "(no id)", reason)
+        log.warning("poll_incoming: set aside incoming SMS %s: %s", _clip(item.id, 64) or "(no id)", reason)
         record = {
-            "id": item.id,
+            "id": _clip(item.id),
             "reason": reason,
             "fields": {name: _clip(getattr(item, name)) for name in _FIELDS},
             "at": time.time(),
         }
         pipe = self.redis.pipeline(transaction=True)
-        pipe.lpush(keys.INBOUND_REJECTED, json.dumps(record, ensure_ascii=False))
+        # ASCII JSON: a lone surrogate LightSMS escaped in a field must not make the write (and the poll) fail.
+        pipe.lpush(keys.INBOUND_REJECTED, json.dumps(record))
         pipe.ltrim(keys.INBOUND_REJECTED, 0, REJECTED_KEEP - 1)
         pipe.set(seen_key, "1", nx=True, ex=self.seen_ttl)  # so that the overlap does not list it again
         pipe.execute()
 
 
 def _arrival_order(item: IncomingSms) -> tuple[str, int, int, str]:
+    # Numeric ids in numeric order without int(): an id of thousands of digits must sort, not raise.
     numeric = item.id.isascii() and item.id.isdigit()
-    return item.date or "", 0 if numeric else 1, int(item.id) if numeric else 0, item.id
+    digits = item.id.lstrip("0")
+    return item.date or "", 0 if numeric else 1, len(digits) if numeric else 0, digits if numeric else item.id
 
 
 def _seen_id(item: IncomingSms) -> str:
-    """LightSMS's id; an item without one is named by a digest of its fields, so that the overlap's
-    re-read does not set it aside again."""
-    if item.id:
+    """LightSMS's id; an item without a usable one (none, or one too long to be an id) is named by a
+    digest of its fields, so that the overlap's re-read does not set it aside again."""
+    if item.id and not item.problem:
         return item.id
-    digest = hashlib.sha256(json.dumps([getattr(item, name) for name in _FIELDS]).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps([item.id] + [getattr(item, name) for name in _FIELDS]).encode()).hexdigest()
     return "noid-" + digest[:32]
 
 
-def _clip(value: str | None) -> str | None:
-    return value if value is None else value[:RAW_FIELD_MAX]
+def _clip(value: str | None, limit: int = RAW_FIELD_MAX) -> str | None:
+    return value if value is None else value[:limit]
 
 
 def _summary(counts: Counter[str]) -> str:

@@ -8,6 +8,7 @@ the holder writes last must check the token in the same script (see inbound_curs
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import redis
@@ -15,6 +16,8 @@ import redis
 from core.store import load_script
 
 __all__ = ["PollLock"]
+
+log = logging.getLogger("lightsms_queue.poll_lock")
 
 
 class PollLock:
@@ -36,4 +39,10 @@ class PollLock:
         return bool(self._renew(keys=[self.key], args=[self.token, self.ttl_ms]))
 
     def release(self) -> bool:
-        return bool(self._release(keys=[self.key], args=[self.token]))
+        """Give the lock up if it is still ours. A Redis that fails now is not worth raising over (and
+        must not hide the poll's own error): the lock runs out by itself."""
+        try:
+            return bool(self._release(keys=[self.key], args=[self.token]))
+        except redis.RedisError as exc:
+            log.warning("could not release %s (%s): it expires by itself", self.key, type(exc).__name__)
+            return False

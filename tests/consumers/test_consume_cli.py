@@ -58,3 +58,11 @@ def test_dead_events_requeue_and_purge(settings, publish, redis_client, capsys):
     assert redis_client.llen("sms.inbound") == 2
     assert cli.main(["dead-events", "purge", "--queue", "sms.status"]) == 0
     assert "purged from sms.status.dead: 3" in capsys.readouterr().out
+
+
+def test_the_router_alone_on_another_queue_is_refused(monkeypatch, redis_server, capsys):
+    from cli.main import main
+
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    assert main(["consume", "--keywords", "--queue", "sms.status"]) == 2
+    assert "name a handler for sms.status" in capsys.readouterr().err

@@ -3,6 +3,7 @@ queue, the handled key, unreadable events, the decorator form."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -10,7 +11,9 @@ import consumers
 from consumers.dead_letters import DeadLetters
 from consumers.failures import RETRIES_HEADER
 from core import keys
-from core.contract import status_event
+from core.contract import event_queue, status_event
+from core.events import EventPublisher, broker_connection
+from core.settings import load_core_settings
 from devtools.polling import wait_until
 from tests.consumers.conftest import dead_depth, depth, running, settled, sms
 
@@ -140,3 +143,35 @@ def test_the_decorator_names_the_queue_and_the_retries(settings, redis_client, p
         thread.join(10)
     assert seen == ["DELIVERED", "UNDELIVERED"]  # max_retries=0: no second try
     assert redis_client.keys(keys.handled("sms.status", "*on_status", "m1:DELIVERED"))
+
+
+
+def test_a_broker_restarted_empty_still_gets_the_dead_records(redis_server, redis_client, monkeypatch):
+    """A broker Redis without persistence comes back empty: kombu's binding sets are gone, and the
+    consumer declared `.dead` long ago. Its dead records must still land, not vanish."""
+    from devtools.redis_server import RedisServer
+
+    with RedisServer(appendonly=False) as broker:
+        monkeypatch.setenv("REDIS_URL", redis_server.url)
+        monkeypatch.setenv("CELERY_BROKER_URL", broker.url)
+        settings = load_core_settings()
+        broker_client = broker.client(decode_responses=True)
+
+        def broken(event: dict[str, Any]) -> None:
+            raise ValueError("still broken")
+
+        publisher = EventPublisher(broker_connection(settings))
+        try:
+            with running(broken, settings, max_retries=0):
+                publisher.publish(event_queue("sms.inbound"), sms(1))
+                wait_until(lambda: dead_depth(broker_client) == 1, timeout=10, message="the first dead record")
+                broker.kill()
+                broker.restart()  # the same port, no AOF: it comes back empty
+                broker_client = broker.client(decode_responses=True)
+                assert broker_client.keys("_kombu.binding.*") == []
+                publisher.publish(event_queue("sms.inbound"), sms(2))
+                wait_until(lambda: dead_depth(broker_client) == 1, timeout=20, message="the dead record after restart")
+        finally:
+            publisher.close()
+        [record] = [json.loads(raw)["body"] for raw in broker_client.lrange("sms.inbound.dead", 0, -1)]
+        assert record  # kombu's envelope: the dead record itself is in its body

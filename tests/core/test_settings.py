@@ -151,3 +151,13 @@ def test_a_variable_is_read_in_any_case_and_arguments_win(monkeypatch):
     monkeypatch.setenv("lightsms_batch_size", "7")
     assert load_core_settings().lightsms_batch_size == 7
     assert load_core_settings(lightsms_batch_size=9).lightsms_batch_size == 9
+
+
+def test_a_status_deadline_before_the_first_check_is_refused():
+    from core.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="LIGHTSMS_STATUS_DEADLINE"):
+        load_settings(lightsms_base_url="http://127.0.0.1:9/", lightsms_status_schedule="600,900",
+                      lightsms_status_deadline=300)  # fmt: skip
+    with pytest.raises(ConfigError, match="LIGHTSMS_INCOMING_BACKFILL"):
+        load_settings(lightsms_base_url="http://127.0.0.1:9/", lightsms_incoming_backfill=10**12)
