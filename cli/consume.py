@@ -21,6 +21,7 @@ from core.contract import INBOUND_QUEUE_NAME, event_id
 from core.errors import PayloadError
 from core.events import broker_connection
 from core.logs import LOG_FORMATS, configure_logging, mask_numbers
+from core.redis_client import store_client
 
 from .context import core_settings, echo_json, fail, json_option, show_phones_option, shown_phone
 
@@ -104,7 +105,7 @@ def consume(target: str | None, queue: str | None, keywords: bool, max_retries: 
     configure_logging(log_format=log_format or settings.lightsms_log_format, level=logging.INFO)
     # Check both ends once before running: afterwards the consumer rides out outages by itself.
     _connected(broker_connection(settings)).release()
-    store = redis.Redis.from_url(settings.store_url, **STORE_TIMEOUTS)
+    store = store_client(settings, **STORE_TIMEOUTS)
     try:
         store.ping()
     finally:

@@ -22,6 +22,7 @@ from core import keys
 from core.contract import INBOUND_QUEUE_NAME, MAINTENANCE_QUEUE, POLL_QUEUE, QUEUES, STATUS_QUEUE_NAME, dead_queue_name
 from core.events import broker_connection
 from core.pause import AccountCircuit
+from core.redis_client import store_client
 from core.settings import CoreSettings
 from core.states import State
 from core.stats import Stats
@@ -142,7 +143,7 @@ class DomainCollector(Collector):
 
 def registry_for(settings: CoreSettings) -> CollectorRegistry:
     registry = CollectorRegistry()
-    client = redis.Redis.from_url(settings.store_url, socket_timeout=5, socket_connect_timeout=5)
+    client = store_client(settings, socket_timeout=5, socket_connect_timeout=5)
     registry.register(DomainCollector(client, broker_connection(settings)))
     return registry
 

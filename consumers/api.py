@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from core.contract import INBOUND_QUEUE_NAME
 from core.events import broker_connection
+from core.redis_client import store_client
 from core.settings import CoreSettings, load_core_settings
 
 from .runner import EventConsumer, Handler
@@ -116,7 +115,7 @@ def build_consumer(
         broker_connection(settings),
         handler,
         queue=queue or options.queue or INBOUND_QUEUE_NAME,
-        store=redis.Redis.from_url(settings.store_url, **STORE_TIMEOUTS),
+        store=store_client(settings, **STORE_TIMEOUTS),
         max_retries=_first(max_retries, options.max_retries, settings.lightsms_consumer_max_retries),
         prefetch=_first(prefetch, options.prefetch, settings.lightsms_consumer_prefetch),
         should_stop=should_stop,

@@ -3,7 +3,7 @@
 RabbitMQ needs nothing from us: it requeues a dropped connection's unacked messages itself.
 
 kombu's Redis transport emulates acks: a delivered message sits in the `unacked` hash until acked,
-and only comes back after the visibility timeout (an hour: core.events.EVENT_VISIBILITY_TIMEOUT), or
+and only comes back after the visibility timeout (an hour: CoreSettings.broker_transport_options), or
 when its channel closes cleanly, which cannot happen while Redis is down. So after a Redis restart
 the events we were handling would wait an hour. Instead we remember the delivery tags we hold, and
 once reconnected restore exactly those (restore_by_tag: a transaction that does nothing for a tag

@@ -21,17 +21,14 @@ __all__ = ["EventPublisher", "broker_connection"]
 
 # A few quick retries ride out a broker blip; a longer outage is the next poll's business.
 PUBLISH_DELAYS = (0.2, 0.5, 1.0)
-# Consumers ack after the handler returns; an event a dead consumer held comes back after this long
-# on Redis (RabbitMQ redelivers at once when the connection drops).
-EVENT_VISIBILITY_TIMEOUT = 3600
 
 
 def broker_connection(settings: CoreSettings) -> Connection:
     """A kombu connection to CELERY_BROKER_URL (or REDIS_URL), not yet connected."""
     url = settings.broker_url
-    options: dict[str, Any] = {"visibility_timeout": EVENT_VISIBILITY_TIMEOUT}
+    options: dict[str, Any] = settings.broker_transport_options
     if url.split("://", 1)[0].lower().startswith(("amqp", "pyamqp")):
-        options = {"confirm_publish": True}  # publish returns once RabbitMQ has the message
+        options["confirm_publish"] = True  # publish returns once RabbitMQ has the message
     return Connection(url, transport_options=options, connect_timeout=5)
 
 

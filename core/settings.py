@@ -14,6 +14,7 @@ environment.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from typing import Any, Literal, TypeVar
@@ -96,6 +97,14 @@ class CoreSettings(_FromEnvironment):
     # URLs may carry passwords: secrets, so that no repr or log shows them.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     celery_broker_url: SecretStr | None = None
+    # Redis Sentinel (core/redis_client.py): the store's master is found through these sentinels
+    # ("host:port,host:port"); REDIS_URL then gives only its password and database.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: SecretStr | None = None  # the sentinels' own password, if they have one
+    # Extra transport options for the broker, a JSON object (e.g. {"master_name": "mymaster"} for a
+    # sentinel:// CELERY_BROKER_URL); may carry passwords, so a secret too.
+    celery_broker_transport_options: SecretStr | None = None
 
     @field_validator("lightsms_timezone")
     @classmethod
@@ -141,6 +150,28 @@ class CoreSettings(_FromEnvironment):
             raise ValueError("must be a URL with a scheme, such as redis://host:6379/0 or amqp://host//")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _host_ports(cls, value: str | None) -> str | None:
+        if value:
+            for address in value.split(","):
+                host, _, port = address.strip().rpartition(":")
+                if not host or not port.isdigit():
+                    raise ValueError("must be host:port[,host:port...], such as 10.0.0.1:26379,10.0.0.2:26379")
+        return value or None
+
+    @field_validator("celery_broker_transport_options")
+    @classmethod
+    def _json_object(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            try:
+                parsed = json.loads(value.get_secret_value())
+            except ValueError:
+                raise ValueError("must be a JSON object, such as {\"master_name\": \"mymaster\"}") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be a JSON object, such as {\"master_name\": \"mymaster\"}")
+        return value
+
     @model_validator(mode="after")
     def _idempotency_outlasts_a_schedule(self) -> CoreSettings:
         # An idempotency key lives as long as a record; it must still answer when a message scheduled
@@ -155,10 +186,38 @@ class CoreSettings(_FromEnvironment):
         return self.redis_url.get_secret_value()
 
     @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs; [] when the store is a plain Redis."""
+        pairs = [address.strip().rpartition(":") for address in (self.redis_sentinels or "").split(",") if address]
+        return [(host, int(port)) for host, _, port in pairs]
+
+    @property
     def broker_url(self) -> str:
-        """CELERY_BROKER_URL (or REDIS_URL), revealed: only for Celery's broker_url, which Celery masks."""
+        """CELERY_BROKER_URL (or the store's Redis: through the sentinels when there are some),
+        revealed: only for Celery's broker_url, which Celery masks."""
         broker = self.celery_broker_url.get_secret_value() if self.celery_broker_url else ""
-        return broker or self.store_url
+        if broker:
+            return broker
+        if self.sentinels:
+            store = urlsplit(self.store_url)
+            auth = f"{store.username or ''}:{store.password}@" if store.password else ""
+            db = store.path.strip("/") or "0"
+            return ";".join(f"sentinel://{auth}{host}:{port}/{db}" for host, port in self.sentinels)
+        return self.store_url
+
+    @property
+    def broker_transport_options(self) -> dict[str, Any]:
+        """Kombu transport options for the broker: ours, the sentinel's when the broker is the store's
+        Redis through its sentinels, then CELERY_BROKER_TRANSPORT_OPTIONS on top."""
+        # Far above the longest task (lease + limits): a shorter one redelivers running tasks (Redis).
+        options: dict[str, Any] = {"visibility_timeout": 3600}
+        if self.sentinels and not self.celery_broker_url:
+            options["master_name"] = self.redis_sentinel_master
+            if self.redis_sentinel_password:
+                options["sentinel_kwargs"] = {"password": self.redis_sentinel_password.get_secret_value()}
+        if self.celery_broker_transport_options:
+            options.update(json.loads(self.celery_broker_transport_options.get_secret_value()))
+        return options
 
 
 class Settings(CoreSettings):

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from consumers.autoreply import phone_digest
+from core.redis_client import store_client
 from core.settings import load_core_settings
 
 ANSWERS = ("A", "B", "C", "D")
@@ -54,6 +55,6 @@ _handler: PollTally | None = None
 def handle(event: dict[str, Any]) -> str | None:
     global _handler
     if _handler is None:  # built on first use, from REDIS_URL and POLL_NAME
-        client = redis.Redis.from_url(load_core_settings().store_url, decode_responses=True)
+        client = store_client(load_core_settings(), decode_responses=True)
         _handler = PollTally(client, poll=os.environ.get("POLL_NAME", "poll"))
     return _handler(event)

@@ -16,6 +16,7 @@ import redis
 
 from consumers.autoreply import can_reply
 from core.contract import event_id
+from core.redis_client import store_client
 from core.settings import load_core_settings
 from producers import OptedOutError, Producer
 
@@ -79,6 +80,6 @@ def handle(event: dict[str, Any]) -> int:
     global _handler
     if _handler is None:  # built on first use, from REDIS_URL and the other core settings
         settings = load_core_settings()
-        client = redis.Redis.from_url(settings.store_url, decode_responses=True)
+        client = store_client(settings, decode_responses=True)
         _handler = TicketIntake(client, Producer(settings))
     return _handler(event)

@@ -21,9 +21,10 @@ def celery_config(settings: CoreSettings) -> dict[str, object]:
         "task_default_exchange": EXCHANGE.name,
         "task_default_queue": Priority.NORMAL.queue,
         "task_default_routing_key": Priority.NORMAL.queue,
-        # Far above the longest task (lease + limits): a shorter one redelivers running tasks.
-        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_transport_options": settings.broker_transport_options,
         "broker_connection_retry_on_startup": True,
+        # A channel error (a Sentinel failover, a RabbitMQ channel closed) is retried like a lost connection.
+        "broker_channel_error_retry": True,
     }
 
 

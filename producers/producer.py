@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.message import Message
+from core.redis_client import store_client
 from core.settings import CoreSettings, get_core_settings
 from core.states import CANCELLABLE, State
 from core.store import Move, Store
@@ -46,7 +47,7 @@ class Producer:
         celery_app: Celery | None = None,
     ) -> None:
         self.settings = settings or get_core_settings()
-        client = redis_client or redis.Redis.from_url(self.settings.store_url, **REDIS_TIMEOUTS)
+        client = redis_client or store_client(self.settings, **REDIS_TIMEOUTS)
         self.store = Store(client, record_ttl=int(self.settings.lightsms_record_ttl_days * 86400))
         self.dispatcher = Dispatcher(
             celery_app or make_producer_app(self.settings), batch_size=self.settings.lightsms_batch_size

@@ -27,6 +27,7 @@ import socket
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from celery.beat import Scheduler
@@ -86,6 +87,19 @@ def redis_url() -> str:
     return _revealed(get_settings().redis_url)
 
 
+def _sentinel_options() -> dict[str, Any]:
+    """RedBeat's own names for REDIS_SENTINELS and friends; {} for a plain Redis."""
+    settings = get_settings()
+    if not settings.sentinels:
+        return {}
+    store = urlsplit(settings.store_url)
+    options: dict[str, Any] = {"sentinels": settings.sentinels, "service_name": settings.redis_sentinel_master,
+                               "password": store.password, "db": int(store.path.strip("/") or 0)}  # fmt: skip
+    if settings.redis_sentinel_password:
+        options["sentinel_kwargs"] = {"password": settings.redis_sentinel_password.get_secret_value()}
+    return options
+
+
 def _is_outage(exc: BaseException) -> bool:
     """Whether ``exc``, or what it wraps (Celery's SchedulingError, kombu's errors), is a connection error."""
     seen: set[int] = set()
@@ -106,14 +120,16 @@ class _RedBeatConfig(redbeat.RedBeatConfig):  # type: ignore[misc]
     """
 
     def either_or(self, name: str, default: Any = None) -> Any:
+        settings = get_settings()
         if name == "redbeat_redis_url":
-            return redis_url()
+            # RedBeat finds the master through the sentinels when the URL says redis-sentinel.
+            return "redis-sentinel://" if settings.sentinels else redis_url()
         value = super().either_or(name, default)
         if name == "redbeat_redis_options" and super().is_key_in_conf(name):
             # redis-py retries each command 10 times: against a Redis that stopped answering (5 s socket
             # timeouts) one command would take about a minute. tick() does the retrying here; redis-py retries
             # once, for a pooled connection that a restart left broken.
-            value = {"retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 1), **value}
+            value = {"retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 1), **value, **_sentinel_options()}
         return value
 
     def is_key_in_conf(self, name: str) -> bool | None:

@@ -6,11 +6,10 @@ import functools
 import threading
 from dataclasses import dataclass
 
-import redis
-
 from core.client import build_client
 from core.events import EventPublisher, broker_connection
 from core.pause import AccountCircuit
+from core.redis_client import store_client
 from core.settings import Settings, get_settings
 from core.stats import Stats
 from lightsms.client import LightSmsClient
@@ -36,7 +35,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Runtime:
-    connection = redis.Redis.from_url(settings.store_url, **REDIS_TIMEOUTS)
+    connection = store_client(settings, **REDIS_TIMEOUTS)
     producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
     login = settings.lightsms_login
     client = build_client(settings, pool_size=max(16, settings.lightsms_worker_concurrency * 2))

@@ -161,3 +161,29 @@ def test_a_status_deadline_before_the_first_check_is_refused():
                       lightsms_status_deadline=300)  # fmt: skip
     with pytest.raises(ConfigError, match="LIGHTSMS_INCOMING_BACKFILL"):
         load_settings(lightsms_base_url="http://127.0.0.1:9/", lightsms_incoming_backfill=10**12)
+
+
+def test_sentinel_settings_give_the_broker_and_its_options():
+    from core.settings import load_core_settings
+
+    settings = load_core_settings(redis_url="redis://:master-pw@ignored:6379/2",
+                                  redis_sentinels="10.0.0.1:26379,10.0.0.2:26380", redis_sentinel_master="sms",
+                                  redis_sentinel_password="sentinel-pw")  # fmt: skip
+    assert settings.sentinels == [("10.0.0.1", 26379), ("10.0.0.2", 26380)]
+    assert settings.broker_url == "sentinel://:master-pw@10.0.0.1:26379/2;sentinel://:master-pw@10.0.0.2:26380/2"
+    assert settings.broker_transport_options == {"visibility_timeout": 3600, "master_name": "sms",
+                                                 "sentinel_kwargs": {"password": "sentinel-pw"}}  # fmt: skip
+    assert "sentinel-pw" not in repr(settings) and "master-pw" not in repr(settings)
+
+
+def test_broker_transport_options_are_a_json_object_merged_last():
+    from core.settings import ConfigError, load_core_settings
+
+    settings = load_core_settings(celery_broker_url="sentinel://10.0.0.1:26379",
+                                  celery_broker_transport_options='{"master_name": "m", "visibility_timeout": 7200}')
+    assert settings.broker_transport_options == {"visibility_timeout": 7200, "master_name": "m"}
+    for bad in ("[1, 2]", "master_name=m"):
+        with pytest.raises(ConfigError, match="CELERY_BROKER_TRANSPORT_OPTIONS: must be a JSON object"):
+            load_core_settings(celery_broker_transport_options=bad)
+    with pytest.raises(ConfigError, match="REDIS_SENTINELS: must be host:port"):
+        load_core_settings(redis_sentinels="10.0.0.1")

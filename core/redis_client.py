@@ -1,0 +1,33 @@
+"""The one place a Redis client for the store is built from settings: a plain Redis from REDIS_URL,
+or the master that REDIS_SENTINELS name (redis-py's Sentinel follows a failover by itself)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from redis.sentinel import Sentinel
+
+from .settings import CoreSettings
+
+__all__ = ["store_client"]
+
+
+def store_client(settings: CoreSettings, **options: Any) -> redis.Redis:
+    """A client of the store; `options` go to redis-py (timeouts, retry, decode_responses ...)."""
+    if not settings.sentinels:
+        return redis.Redis.from_url(settings.store_url, **options)
+    url = urlsplit(settings.store_url)
+    sentinel_options: dict[str, Any] = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")
+                                        if key in options}  # fmt: skip
+    if settings.redis_sentinel_password:
+        sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
+    sentinel = Sentinel(settings.sentinels, sentinel_kwargs=sentinel_options)
+    return sentinel.master_for(
+        settings.redis_sentinel_master,
+        username=url.username or None,
+        password=url.password or None,
+        db=int(url.path.strip("/") or 0),
+        **options,
+    )
