@@ -92,6 +92,7 @@ def main() -> int:
         env["FLOWER_BASIC_AUTH"] = f"admin:{flower_password}"
         start("flower", [celery, "-A", "worker", "flower", "--address=127.0.0.1", f"--port={flower_port}"])
         del env["FLOWER_BASIC_AUTH"]
+        wait_for_port(flower_port, name="flower", timeout=60)
         shared = {name: env[name] for name in STACK_VARIABLES if env.get(name)}
         write_stack_file(ROOT, shared)
         print(
