@@ -104,3 +104,13 @@ def test_beat_starts_and_logs_no_password_when_redis_is_unreachable():
     )
     output = run_beat_briefly(environment, ready=r"beat: Redis unreachable")
     assert_no_password(output)
+
+
+def test_sentinel_passwords_are_masked_in_celerys_config_view():
+    settings = Settings(lightsms_base_url="http://127.0.0.1:1/", redis_url="redis://:master-pw@ignored:6379/0",
+                        redis_sentinels="127.0.0.1:26379", redis_sentinel_password="sentinel-pw")  # fmt: skip
+    app = Celery("sentinel-view", set_as_current=False)
+    app.conf.update(worker_config(settings))
+    shown = repr(app.conf.table(with_defaults=False, censored=True))
+    assert "sentinel://" in shown and "master_name" in shown
+    assert "master-pw" not in shown and "sentinel-pw" not in shown
