@@ -32,6 +32,7 @@ from .context import core_settings, friendly_errors
 # Counters with a metric of their own; any other counter is lightsms_counter_total{name=...}.
 OUTCOMES = ("sent", "unknown", "suppressed", "dead", "deferred")
 DELIVERY = ("delivered", "undelivered", "expired", "partly_delivered")
+LIMITER = ("limiter_waits", "limiter_wait_ms", "limiter_full")  # worker/limiter.py counts them
 # The state label of each index; two states share the due index and two the status index.
 INDEXES = (
     ("SCHEDULED|DEFERRED", keys.DUE_INDEX),
@@ -72,6 +73,7 @@ class DomainCollector(Collector):
         other = CounterMetricFamily("lightsms_counter", "other counters the workers keep", labels=["name"])
         for name in DELIVERY:
             delivery.add_metric([name], float(counters.pop(name, 0)))
+        limiter = [(name, float(counters.pop(name, 0))) for name in LIMITER]
         cost = Decimal(counters.pop("cost", "0"))
         parts = float(counters.pop("parts", 0))
         for name, value in counters.items():
@@ -84,6 +86,12 @@ class DomainCollector(Collector):
         yield other
         yield CounterMetricFamily("lightsms_cost", "money LightSMS charged, in the account currency", value=float(cost))
         yield CounterMetricFamily("lightsms_parts", "SMS parts sent", value=parts)
+        waits, wait_ms, full = (value for _, value in limiter)
+        yield CounterMetricFamily("lightsms_limiter_waits", "requests that waited for a rate-limit slot", value=waits)
+        yield CounterMetricFamily("lightsms_limiter_wait_seconds", "time spent waiting for rate-limit slots",
+                                  value=wait_ms / 1000)  # fmt: skip
+        yield CounterMetricFamily("lightsms_limiter_full", "batches deferred: no rate-limit slot within the wait",
+                                  value=full)  # fmt: skip
 
     def _states(self) -> Metric:
         gauge = GaugeMetricFamily("lightsms_messages", "stored messages by state (those not yet final)",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
 import redis
 
 from core import keys
+from core.stats import Stats
 from core.store import load_script
 
 
@@ -20,7 +22,9 @@ class RateLimiter:
         rate: float,
         margin: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        stats: Stats | None = None,
     ) -> None:
+        self.stats = stats
         self.key = keys.limiter(login)
         # LightSMS counts requests as they arrive, after network and scheduling jitter has bunched
         # them up a little: slots spaced `margin` wider than 1/rate keep every arrival window within it.
@@ -37,7 +41,16 @@ class RateLimiter:
         """Wait for a slot at most max_wait seconds away; False when there is none (the caller defers)."""
         wait = self.reserve(max_wait=max_wait)
         if wait is None:
+            self._count({"limiter_full": 1})
             return False
         if wait > 0:
+            self._count({"limiter_waits": 1, "limiter_wait_ms": round(wait * 1000)})
             self._sleep(wait)
         return True
+
+    def _count(self, counts: dict[str, int]) -> None:
+        """Counters for `lightsms-queue metrics`; best effort: a count lost to a Redis blip is no reason to fail."""
+        if self.stats is None:
+            return
+        with contextlib.suppress(redis.RedisError):
+            self.stats.record(counts)

@@ -42,7 +42,8 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
     circuit = AccountCircuit(connection, login=login)
     policy = RetryPolicy.from_settings(settings)
     limiter = RateLimiter(
-        connection, login=login, rate=settings.lightsms_max_rps, margin=settings.lightsms_limiter_margin
+        connection, login=login, rate=settings.lightsms_max_rps, margin=settings.lightsms_limiter_margin,
+        stats=Stats(connection),
     )
     sender = BatchSender(
         settings=settings,

@@ -61,3 +61,16 @@ def test_a_slot_further_away_than_the_caller_will_wait_is_not_reserved(module_re
     wait = limiter.reserve(max_wait=2.0)
     assert wait is not None and 0.5 < wait <= 1.0
     assert limiter.reserve(max_wait=1.5) is None  # the one after is ~2 s away: not reserved
+
+
+def test_waits_and_full_slots_are_counted_for_the_metrics(redis_client):
+    from core.stats import Stats
+    from worker.limiter import RateLimiter
+
+    slept: list[float] = []
+    limiter = RateLimiter(redis_client, login="counted", rate=2, sleep=slept.append, stats=Stats(redis_client))
+    assert limiter.acquire(max_wait=1.0) and limiter.acquire(max_wait=1.0)  # the second waits about 0.5 s
+    assert not limiter.acquire(max_wait=0.0)  # no slot free now: the caller defers
+    counters = Stats(redis_client).read()
+    assert counters["limiter_waits"] == "1" and counters["limiter_full"] == "1"
+    assert int(counters["limiter_wait_ms"]) == round(slept[0] * 1000) and 400 <= int(counters["limiter_wait_ms"]) <= 500
