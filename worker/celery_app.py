@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -114,7 +115,25 @@ def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
     configure_logging(log_format=log_format, level=loglevel or "INFO")
 
 
+FLOWER_AUTH_OPTIONS = ("--basic-auth", "--basic_auth", "--auth", "--conf")
+
+
+def refuse_flower_without_auth(argv: list[str], environ: dict[str, str]) -> None:
+    """`celery -A worker flower` never opens without a password: FLOWER_BASIC_AUTH or --basic-auth
+    (or Flower's OAuth, --auth / FLOWER_AUTH, or a config file of one's own)."""
+    if "flower" not in argv[1:]:
+        return
+    if environ.get("FLOWER_BASIC_AUTH") or environ.get("FLOWER_AUTH"):
+        return
+    if any(arg.split("=", 1)[0] in FLOWER_AUTH_OPTIONS for arg in argv):
+        return
+    print("lightsms-queue: Flower needs a password: set FLOWER_BASIC_AUTH=user:password (or --basic-auth)",
+          file=sys.stderr, flush=True)  # fmt: skip
+    raise SystemExit(2)
+
+
 def make_app() -> Celery:
+    refuse_flower_without_auth(sys.argv, dict(os.environ))
     tolerate_detached_transport()
     app = Celery("lightsms-queue", include=["worker.tasks"])
     app.steps["worker"].add(UpkeepStep)

@@ -6,7 +6,10 @@ this Redis), and through Flower's own API, which must also ask for its password.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
+import pytest
 import redis
 import requests
 
@@ -102,3 +105,20 @@ def _get(base: str, path: str) -> dict:
 
 def _sends(base: str) -> dict:
     return {k: v for k, v in _get(base, "/api/tasks").items() if v.get("name") == "lightsms.send"}
+
+
+def test_flower_never_starts_without_a_password():
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLOWER_")}
+    refused = subprocess.run([venv_executable("celery"), "-A", "worker", "flower", f"--port={free_port()}"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 2 and "FLOWER_BASIC_AUTH" in refused.stderr
+
+
+def test_what_counts_as_a_password_for_flower():
+    from worker.celery_app import refuse_flower_without_auth
+
+    refuse_flower_without_auth(["celery", "-A", "worker", "worker", "-n", "flower@host"], {})  # not Flower
+    refuse_flower_without_auth(["celery", "-A", "worker", "flower"], {"FLOWER_BASIC_AUTH": "a:b"})
+    refuse_flower_without_auth(["celery", "-A", "worker", "flower", "--basic-auth=a:b"], {})
+    with pytest.raises(SystemExit):
+        refuse_flower_without_auth(["celery", "-A", "worker", "flower", "--port=5555"], {"FLOWER_BASIC_AUTH": ""})
