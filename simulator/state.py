@@ -96,7 +96,9 @@ class SimState:
         # Ids never restart, not even on reset, so an id from before a reset cannot come back.
         self._sms_prefix = "4" + f"{int(time.time() * 1000) % 10**12:012d}"
         self._sms_counter = itertools.count(1)
-        self._small_ids = itertools.count(5597)
+        # Like LightSMS's, incoming and stop-list ids are never reused: not after a reset, and not by
+        # the next simulator process either (a poller's seen marks outlive a restart of the simulator).
+        self._small_ids = itertools.count(int(time.time() * 10) % 10**10)
         self.random = random.Random(config.seed)
         self.reset()
 
