@@ -12,7 +12,7 @@ from tests.worker.stack import Stack, phones
 
 def assert_sent_once_each(stack: Stack, ids: list[str], numbers: list[str]) -> None:
     messages = stack.wait_settled(ids, timeout=90)
-    assert {m.state for m in messages} == {State.SENT}
+    assert {m.state for m in messages} <= {State.SENT, State.DELIVERED}  # DELIVERED: the status poll came first
     accepted = stack.accepted_by_phone()
     assert sorted(accepted) == sorted(numbers)
     assert set(accepted.values()) == {1}, "a phone was accepted more than once"
@@ -23,6 +23,11 @@ def assert_sent_once_each(stack: Stack, ids: list[str], numbers: list[str]) -> N
 
 
 def test_one_thousand_messages_via_send_and_send_many(stack: Stack):
+    one_thousand_messages(stack)
+
+
+def one_thousand_messages(stack: Stack) -> None:
+    """The end-to-end send test; test_rabbitmq_broker.py runs it again with RabbitMQ as the broker."""
     single = phones(500)
     bulk = phones(500, start=500)
     started = time.monotonic()

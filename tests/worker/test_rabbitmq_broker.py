@@ -9,13 +9,17 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from queue import Empty
 
 import pytest
+from kombu import Connection
 
 from core.states import State
+from devtools.polling import wait_until
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimProcess
 from tests.worker.stack import Stack, phones
+from tests.worker.test_end_to_end import one_thousand_messages
 
 
 def _rabbitmq_answers() -> bool:
@@ -39,7 +43,8 @@ def rabbit_stack(module_redis: RedisServer, sim_process: SimProcess) -> Iterator
     _rabbitmqctl("add_vhost", vhost)
     try:
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        stack = Stack(module_redis, sim_process, CELERY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
+        stack = Stack(module_redis, sim_process, CELERY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+                      LIGHTSMS_INCOMING_INTERVAL="1", LIGHTSMS_STATUS_SCHEDULE="1,2", LIGHTSMS_STATUS_INTERVAL="1")
         stack.reset()
         try:
             stack.start_worker("rabbit")
@@ -61,3 +66,44 @@ def test_sends_and_scheduled_sends_go_through_a_rabbitmq_broker(rabbit_stack: St
     assert {m.state for m in messages} == {State.SENT}
     assert stack.accepted_by_phone() == dict.fromkeys(numbers, 1)
     assert stack.producer.dispatcher.waiting("normal") == 0  # the sweeper's queue-depth check works on AMQP
+
+
+def test_the_end_to_end_send_test_again_with_rabbitmq_as_the_broker(rabbit_stack: Stack):
+    rabbit_stack.reset()
+    one_thousand_messages(rabbit_stack)
+
+
+def test_incoming_sms_and_delivery_statuses_are_published_on_rabbitmq(rabbit_stack: Stack):
+    stack = rabbit_stack
+    stack.reset()
+    [incoming] = stack.admin.incoming([{"sender": "37061234567", "phone": "5163251632", "text": "STOP"}])
+    message_id = stack.producer.send("37060000321", "delivered over amqp")
+    stack.wait_settled([message_id], timeout=30, settled=frozenset({State.DELIVERED}))
+    broker = stack.settings().broker_url
+    seen: list[dict] = []
+
+    def found(key: str, value: str) -> list[dict] | None:
+        seen.extend(_events(broker, "sms.inbound") + _events(broker, "sms.status"))
+        return [event for event in seen if event.get(key) == value] or None
+
+    [inbound] = wait_until(lambda: found("id", incoming), timeout=30)
+    assert inbound["text"] == "STOP" and inbound["sender"] == "37061234567"
+    [status] = wait_until(lambda: found("message_id", message_id), timeout=30)
+    assert status["status"] == "DELIVERED"
+
+
+def _events(broker_url: str, queue: str) -> list[dict]:
+    """What a service without this package reads: plain kombu on the broker."""
+    found = []
+    with Connection(broker_url) as connection:
+        simple = connection.SimpleQueue(queue)
+        try:
+            while True:
+                try:
+                    message = simple.get(block=True, timeout=0.5)
+                except Empty:
+                    return found
+                found.append(message.payload)
+                message.ack()
+        finally:
+            simple.close()
