@@ -94,14 +94,16 @@ def main() -> int:
         del env["FLOWER_BASIC_AUTH"]
         wait_for_port(flower_port, name="flower", timeout=60)
         shared = {name: env[name] for name in STACK_VARIABLES if env.get(name)}
+        cli = os.path.relpath(BIN / "lightsms-queue", ROOT)
         write_stack_file(ROOT, shared)
         print(
             f"\nlightsms-queue is running: Redis {_without_password(env['REDIS_URL'])}, "
             f"LightSMS {_without_password(env['LIGHTSMS_BASE_URL'])}\n"
             f"Flower http://127.0.0.1:{flower_port}/  user admin, password {flower_password}\n"
             f"Another shell in this folder reaches this stack with nothing set ({STACK_FILE} holds its settings):\n"
-            "  lightsms-queue send 37060000001 'Hello'\n"
-            "  lightsms-queue status <id>\n"
+            f"  {cli} send 37060000001 'Hello'\n"
+            f"  {cli} status <id>\n"
+            "  make demo      (sample traffic of every kind)\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )
