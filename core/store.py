@@ -22,6 +22,14 @@ def load_script(name: str) -> str:
     return resources.files("core").joinpath("lua", name).read_text(encoding="utf-8")
 
 
+class RecipientOptedOut(Exception):
+    """Store.create refused the whole call: the message at `index` is to an opted-out phone."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"message {index} is to an opted-out recipient")
+        self.index = index
+
+
 @dataclass(frozen=True, slots=True)
 class Move:
     """One requested state change, applied by Store.apply."""
@@ -58,27 +66,36 @@ class Store:
         return int(seconds) + int(micros) / 1_000_000
 
     # -- creating ------------------------------------------------------------------------------
-    def create(self, messages: Sequence[Message]) -> list[tuple[str, bool]]:
-        """Store messages all or nothing (MULTI/EXEC); (id, created) each, the existing id on a repeat.
+    def create(self, messages: Sequence[Message], *, refuse_opted_out: bool = False) -> list[tuple[str, bool]]:
+        """Store messages all or nothing, in one atomic script call (create.lua); (id, created) each, the
+        existing id on a repeat.
 
         A repeat is an idempotency key that names a message still stored; a key whose message is
-        gone (purged, expired) is taken by the new message."""
-        pipe = self.redis.pipeline(transaction=True)
+        gone (purged, expired) is taken by the new message. With `refuse_opted_out`, a message whose
+        phone is on the opt-out list (unless it is the STOP confirmation) stores nothing at all and
+        raises RecipientOptedOut naming the first such message."""
+        if not messages:
+            return []
+        script_keys: list[str] = [keys.OPT_OUT]
+        args: list[str | int | float] = [len(messages), keys.MESSAGE_PREFIX]
         for message in messages:
             scheduled = message.state is State.SCHEDULED
             index = keys.state_index(State.SCHEDULED if scheduled else State.QUEUED, message.priority)
             score = (message.send_at if scheduled else None) or message.created_at
-            idem_key = keys.idempotency(message.idempotency_key or message.id)
-            flat: list[str | int | float] = [
-                message.id, self.record_ttl if message.idempotency_key else 0, score, keys.MESSAGE_PREFIX
-            ]  # fmt: skip
-            for name, value in message.to_fields().items():
-                flat += [name, value]
+            assert index is not None
+            script_keys += [keys.message(message.id), keys.idempotency(message.idempotency_key or message.id), index]
+            fields = message.to_fields()
             if message.state is State.QUEUED:
-                flat += ["queued_at", score]
-            self._create(keys=[keys.message(message.id), idem_key, index], args=flat, client=pipe)
-        results = pipe.execute()
-        return [(_text(existing), bool(int(created))) for created, existing in results]
+                fields["queued_at"] = str(score)
+            screen = refuse_opted_out and not message.opt_out_confirmation
+            args += [message.id, self.record_ttl if message.idempotency_key else 0, score, message.phone,
+                     "1" if screen else "0", len(fields)]  # fmt: skip
+            for name, value in fields.items():
+                args += [name, value]
+        flat = self._create(keys=script_keys, args=args)
+        if int(flat[0]) == -1:
+            raise RecipientOptedOut(int(flat[1]) - 1)
+        return [(_text(flat[i + 1]), bool(int(flat[i]))) for i in range(0, len(flat), 2)]
 
     def purge(self, messages: Sequence[Message]) -> list[tuple[bool, bool]]:
         """Delete DEAD messages for good, each atomically with its idempotency key when the key still

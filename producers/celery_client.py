@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any
+
 from celery import Celery
 
 from core.contract import EXCHANGE, QUEUES, SEND_TASK, send_payload
@@ -53,8 +56,36 @@ class Dispatcher:
         queue = Priority(priority).queue
         batches = [message_ids[i : i + self.batch_size] for i in range(0, len(message_ids), self.batch_size)]
         with self.app.producer_or_acquire() as producer:
+            reuse_publish_client(producer.channel)
             for batch in batches:
                 self.app.send_task(
                     SEND_TASK, args=[send_payload(batch)], queue=queue, routing_key=queue, producer=producer
                 )
         return len(batches)
+
+
+def reuse_publish_client(channel: Any) -> None:
+    """Publish through one Redis client per kombu channel instead of a new one per message.
+
+    kombu's Redis channel builds a new redis.Redis for every publish (`conn_or_acquire` without a
+    client: `_create_client()`), which cost about as much as the LPUSH itself. The client it builds
+    wraps the channel's own connection pool, so keeping one per channel changes nothing else: the
+    same pool, the same reconnects (and Sentinel failovers). A channel kombu builds again after an
+    error gets its own on its first publish. Other transports (AMQP) are left as they are."""
+    if getattr(channel, "_lightsms_publish_client", None) is not None or not hasattr(channel, "_create_client"):
+        return
+    if not callable(getattr(channel, "conn_or_acquire", None)):
+        return
+    client = channel._create_client()
+    original = channel.conn_or_acquire
+
+    @contextmanager
+    def conn_or_acquire(client_: Any = None) -> Any:
+        if client_ is not None:  # a caller's own client (kombu's polling): as before
+            with original(client_) as given:
+                yield given
+        else:
+            yield client
+
+    channel._lightsms_publish_client = client
+    channel.conn_or_acquire = conn_or_acquire

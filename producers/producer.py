@@ -20,7 +20,7 @@ from core.message import Message
 from core.redis_client import store_client
 from core.settings import CoreSettings, get_core_settings
 from core.states import CANCELLABLE, State
-from core.store import Move, Store
+from core.store import Move, RecipientOptedOut, Store
 
 from .celery_client import Dispatcher, make_producer_app
 from .validation import OptedOutError, Options, check_options, check_phone, check_phones
@@ -163,15 +163,11 @@ class Producer:
         else:
             normalized = check_phones(recipients, default_region=region)
             fields = [f"phones[{i}]" for i in range(len(normalized))]
-        if not options.opt_out_confirmation:
-            self._refuse_opted_out(normalized, fields=fields)
-        return self._store_and_enqueue(normalized, options, now=now, key_per_phone=not one)
-
-    def _refuse_opted_out(self, phones: list[str], *, fields: list[str]) -> None:
-        opted = self.store.opted_out(phones)
-        for phone, field in zip(phones, fields, strict=True):
-            if phone in opted:
-                raise OptedOutError(field, "the recipient opted out of messages")
+        try:
+            # The opt-out list is checked by the same script that stores them: one round trip.
+            return self._store_and_enqueue(normalized, options, now=now, key_per_phone=not one)
+        except RecipientOptedOut as exc:
+            raise OptedOutError(fields[exc.index], "the recipient opted out of messages") from None
 
     def _store_and_enqueue(
         self, phones: list[str], options: Options, *, now: float, key_per_phone: bool
@@ -197,7 +193,7 @@ class Producer:
             )
             for phone in phones
         ]
-        results = self.store.create(messages)
+        results = self.store.create(messages, refuse_opted_out=True)
         fresh = [message_id for message_id, created in results if created]
         if fresh and state is State.QUEUED:
             try:

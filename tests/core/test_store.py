@@ -357,3 +357,35 @@ def test_racing_claims_give_each_message_to_one_lease_only(store, redis_server, 
         assert all(redis_client.hget(f"sms:msg:{i}", "lease") == lease for i in results[lease])
     assert redis_client.zcard(keys.SENDING_INDEX) == len(ids)
     assert redis_client.zcard(keys.queued_index("normal")) == 0
+
+
+def test_create_refuses_a_whole_call_with_an_opted_out_recipient_and_stores_nothing(store, redis_client):
+    from core.store import RecipientOptedOut
+
+    redis_client.sadd(keys.OPT_OUT, "37060000009")
+    fine, opted = queued("a", key="k-a"), queued("b", key="k-b")
+    opted.phone = "37060000009"
+    with pytest.raises(RecipientOptedOut) as refused:
+        store.create([fine, opted], refuse_opted_out=True)
+    assert refused.value.index == 1
+    assert redis_client.exists("sms:msg:a", "sms:msg:b", keys.idempotency("k-a")) == 0
+    assert indexes_of(redis_client, "a") == []
+    # without the screen (the worker screens again), or for the STOP confirmation, it is stored
+    confirmation = queued("c")
+    confirmation.phone, confirmation.opt_out_confirmation = "37060000009", True
+    assert store.create([confirmation], refuse_opted_out=True) == [("c", True)]
+    assert store.create([opted]) == [("b", True)]
+
+
+def test_create_many_in_one_call_indexes_each_and_a_repeated_key_within_it_names_the_first(store, redis_client):
+    many = [queued(f"m{i}", priority=("bulk" if i % 2 else "normal")) for i in range(2500)]
+    first, repeat = queued("k1", key="same"), queued("k2", key="same")
+    results = store.create([*many, first, repeat], refuse_opted_out=True)
+    assert results[:2500] == [(m.id, True) for m in many]
+    assert results[2500:] == [("k1", True), ("k1", False)]
+    assert redis_client.zcard(keys.queued_index("bulk")) == 1250
+    assert redis_client.zcard(keys.queued_index("normal")) == 1251
+    assert redis_client.exists("sms:msg:k2") == 0
+    [stored] = store.get_many(["m7"])
+    assert stored is not None and stored.priority == "bulk" and stored.state is State.QUEUED
+    assert redis_client.hget("sms:msg:m7", "queued_at") is not None
