@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from . import keys
 from .message import Message
@@ -131,7 +133,7 @@ class Store:
         transition.lua gets the indexes of the allowed states and of the new one, each named by its
         state, and the id_sms map entry with a move to SENT that sets id_sms (see its header)."""
         now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
+        calls: list[tuple[list[str], list[str | int | float]]] = []
         for m in moves:
             allowed = ",".join(m.allowed)
             expired_by = "" if m.expired_by is None else m.expired_by
@@ -144,8 +146,33 @@ class Store:
                                              expired_by, *named]  # fmt: skip
             for name, value in m.fields:
                 args += [name, "" if value is None else str(value)]
-            self._transition(keys=[keys.message(m.message_id), *named.values()], args=args, client=pipe)
-        return [(bool(int(ok)), _text(state)) for ok, state in pipe.execute()]
+            calls.append(([keys.message(m.message_id), *named.values()], args))
+        return [(bool(int(ok)), _text(state)) for ok, state in self._run_script(self._transition, calls)]
+
+    def _run_script(self, script: Script, calls: list[tuple[list[str], list[str | int | float]]]) -> list:
+        """Run one script for each (keys, args), in one round trip, by its SHA only: redis-py's pipeline
+        would ask SCRIPT EXISTS first every time. A call Redis answers NOSCRIPT (a restarted Redis, a
+        SCRIPT FLUSH) ran nothing, so it is run again once the script is loaded; any other error is
+        raised, as pipe.execute() would, once every call has been answered."""
+        if len(calls) == 1:
+            script_keys, args = calls[0]
+            return [script(keys=script_keys, args=args)]  # redis-py loads it on NOSCRIPT itself
+        results = self._evalsha_all(script, calls)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            self.redis.script_load(script.script)
+            for i, result in zip(missing, self._evalsha_all(script, [calls[i] for i in missing]), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _evalsha_all(self, script: Script, calls: list[tuple[list[str], list[str | int | float]]]) -> list:
+        pipe = self.redis.pipeline(transaction=False)
+        for script_keys, args in calls:
+            pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+        return list(pipe.execute(raise_on_error=False))
 
     def end_status_checks(
         self, message_id: str, polled: Sequence[State], note: Mapping[str, object] | None = None

@@ -34,19 +34,40 @@ class RateLimiter:
 
     def reserve(self, *, max_wait: float) -> float | None:
         """Reserve the next slot within max_wait seconds: the seconds until it, or None (nothing reserved)."""
-        wait_us = int(self._script(keys=[self.key], args=[self.interval_us, int(max_wait * 1_000_000)]))
-        return None if wait_us < 0 else wait_us / 1_000_000
+        wait = self._reserve(max_wait)
+        return None if wait < 0 else wait
+
+    def _reserve(self, max_wait: float) -> float:
+        """gcra.lua: seconds to wait for the slot reserved, or minus the distance to the next free one."""
+        return int(self._script(keys=[self.key], args=[self.interval_us, int(max_wait * 1_000_000)])) / 1_000_000
 
     def acquire(self, *, max_wait: float) -> bool:
         """Wait for a slot at most max_wait seconds away; False when there is none (the caller defers)."""
-        wait = self.reserve(max_wait=max_wait)
-        if wait is None:
-            self._count({"limiter_full": 1})
-            return False
-        if wait > 0:
-            self._count({"limiter_waits": 1, "limiter_wait_ms": round(wait * 1000)})
-            self._sleep(wait)
-        return True
+        return self.wait_for_slot(max_wait=max_wait) is None
+
+    def wait_for_slot(self, *, max_wait: float, patience: float = 0.0) -> float | None:
+        """Take a slot and wait for it: None once it has come. A slot is reserved only when it is at
+        most max_wait seconds away; while the next free one is further, wait until it is that near
+        and ask again, for at most `patience` seconds in all (a backlog behind the limit waits here,
+        holding its lease, instead of cycling through deferral, the due set and the queue). When
+        even that is not enough: the seconds until the next free slot, nothing reserved."""
+        waited = 0.0
+        while True:
+            wait = self._reserve(max_wait)
+            if wait >= 0:
+                waited += wait
+                if waited > 0:
+                    self._count({"limiter_waits": 1, "limiter_wait_ms": round(waited * 1000)})
+                if wait > 0:
+                    self._sleep(wait)
+                return None
+            distance = -wait
+            nap = max(distance - max_wait, 0.001)
+            if waited + nap > patience:
+                self._count({"limiter_full": 1})
+                return distance
+            self._sleep(nap)
+            waited += nap
 
     def _count(self, counts: dict[str, int]) -> None:
         """Counters for `lightsms-queue metrics`; best effort: a count lost to a Redis blip is no reason to fail."""

@@ -67,7 +67,12 @@ class SendsSms(Protocol):
 
 
 class RateLimited(Exception):
-    """No limiter slot within the wait we allow: the batch is deferred, not failed."""
+    """No limiter slot within the wait we allow: the batch is deferred, not failed, until the next
+    free slot (`seconds` from now) rather than a fixed second, so that it comes back when it can go."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no rate-limit slot for {seconds:g} s")
+        self.seconds = seconds
 
 
 class AskedToWait(Exception):
@@ -197,9 +202,10 @@ class BatchSender:
         in_request = list(claimed)  # narrowed by _call to what the request really carried
         try:
             sent, results = self._call(claimed, lease, in_request)
-        except RateLimited:
+        except RateLimited as exc:
+            until = time.time() + max(exc.seconds, 0.1)
             for m in in_request:
-                planner.defer(m, until=time.time() + 1.0, reason="waiting for the rate limit")
+                planner.defer(m, until=until, reason="waiting for the rate limit")
         except AskedToWait as exc:
             asked = time.time() + exc.seconds
             if exc.seconds >= LONGEST_ASKED_WAIT:
@@ -248,8 +254,14 @@ class BatchSender:
         max_wait = self.settings.lightsms_limiter_max_wait
         for attempt in retrying:
             with attempt:
-                if not self._durably(lambda: self.limiter.acquire(max_wait=max_wait)):
-                    raise RateLimited()
+                # A backlog behind the limit waits for its slot here, under the lease (renewed by the
+                # keeper), as long as the retry window has left and at most a third of a lease: it
+                # does not cycle through deferral, the due set and the queue for each missed slot.
+                left = window - (time.monotonic() - started)
+                patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
+                distance = self._durably(lambda p=patience: self.limiter.wait_for_slot(max_wait=max_wait, patience=p))
+                if distance is not None:
+                    raise RateLimited(distance)
                 in_request[:] = self._begin(in_request, lease)
                 if not in_request:
                     return [], []

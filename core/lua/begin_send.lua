@@ -17,17 +17,24 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease_until = now + tonumber(ARGV[2])
 local sending = KEYS[#KEYS]
 local ours = {}
+local renewed = {}
+local until_text = string.format('%.6f', lease_until)
 for i = 1, #KEYS - 1 do
   local id = ARGV[i + 3]
+  local seen = redis.call('HMGET', KEYS[i], 'state', 'lease', 'lease_until')
   -- a lease that ran out is not ours any more, even before the sweeper has seen it
-  if redis.call('HGET', KEYS[i], 'state') == 'SENDING' and redis.call('HGET', KEYS[i], 'lease') == ARGV[1]
-      and tonumber(redis.call('HGET', KEYS[i], 'lease_until') or '0') >= now then
-    redis.call('HSET', KEYS[i], 'lease_until', string.format('%.6f', lease_until))
+  if seen[1] == 'SENDING' and seen[2] == ARGV[1] and tonumber(seen[3] or '0') >= now then
     if ARGV[3] == '1' then
-      redis.call('HSET', KEYS[i], 'inflight', '1')
+      redis.call('HSET', KEYS[i], 'lease_until', until_text, 'inflight', '1')
+    else
+      redis.call('HSET', KEYS[i], 'lease_until', until_text)
     end
-    redis.call('ZADD', sending, string.format('%.6f', lease_until), id)
+    table.insert(renewed, until_text)
+    table.insert(renewed, id)
     table.insert(ours, id)
   end
+end
+if #renewed > 0 then
+  redis.call('ZADD', sending, unpack(renewed))
 end
 return ours

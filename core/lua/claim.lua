@@ -30,19 +30,33 @@ end
 local sending = named['SENDING']
 
 local claimed = {}
+local moved_from = {}
+for name, index in pairs(named) do
+  if string.sub(name, 1, 7) == 'QUEUED:' then moved_from[index] = {} end
+end
+local to_sending = {}
 for i = 1, n do
   local key, id = KEYS[i], ARGV[3 + i]
-  local state = redis.call('HGET', key, 'state')
+  local seen = redis.call('HMGET', key, 'state', 'priority', 'lease')
+  local state = seen[1]
   if state == 'QUEUED' then
-    local priority = redis.call('HGET', key, 'priority') or 'normal'
-    redis.call('ZREM', named['QUEUED:' .. priority] or named['QUEUED:normal'], id)
-    redis.call('ZADD', sending, lease_until, id)
+    local priority = seen[2] or 'normal'
+    table.insert(moved_from[named['QUEUED:' .. priority] or named['QUEUED:normal']], id)
+    table.insert(to_sending, lease_until)
+    table.insert(to_sending, id)
     redis.call('HSET', key, 'state', 'SENDING', 'lease', lease, 'lease_until', lease_until, 'inflight', '0',
                'updated_at', string.format('%.6f', now))
     redis.call('PERSIST', key)
     table.insert(claimed, redis.call('HGETALL', key))
-  elseif state == 'SENDING' and redis.call('HGET', key, 'lease') == lease then
+  elseif state == 'SENDING' and seen[3] == lease then
     table.insert(claimed, redis.call('HGETALL', key))
   end
+end
+-- the indexes, once for the batch (their order within the script makes no difference to anyone)
+for index, ids in pairs(moved_from) do
+  if #ids > 0 then redis.call('ZREM', index, unpack(ids)) end
+end
+if #to_sending > 0 then
+  redis.call('ZADD', sending, unpack(to_sending))
 end
 return claimed

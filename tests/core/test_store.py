@@ -389,3 +389,13 @@ def test_create_many_in_one_call_indexes_each_and_a_repeated_key_within_it_names
     [stored] = store.get_many(["m7"])
     assert stored is not None and stored.priority == "bulk" and stored.state is State.QUEUED
     assert redis_client.hget("sms:msg:m7", "queued_at") is not None
+
+
+def test_moves_after_the_script_cache_was_flushed_load_it_again_and_each_happens_once(store, redis_client):
+    store.create([queued("a"), queued("b")])
+    redis_client.script_flush()  # a restarted Redis has forgotten every script
+    claim = [Move(i, (State.QUEUED,), State.SENDING, fields=(("lease", "L1"),)) for i in ("a", "b", "gone")]
+    assert store.apply(claim) == [(True, "QUEUED"), (True, "QUEUED"), (False, "")]
+    assert store.apply(claim) == [(False, "SENDING"), (False, "SENDING"), (False, "")]
+    redis_client.script_flush()
+    assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1")) == (True, "SENDING")

@@ -74,3 +74,17 @@ def test_waits_and_full_slots_are_counted_for_the_metrics(redis_client):
     counters = Stats(redis_client).read()
     assert counters["limiter_waits"] == "1" and counters["limiter_full"] == "1"
     assert int(counters["limiter_wait_ms"]) == round(slept[0] * 1000) and 400 <= int(counters["limiter_wait_ms"]) <= 500
+
+
+def test_with_patience_a_caller_waits_for_a_far_slot_instead_of_giving_up(redis_client):
+    from core.stats import Stats
+
+    limiter = RateLimiter(redis_client, login="patient", rate=1, stats=Stats(redis_client))
+    assert limiter.wait_for_slot(max_wait=0) is None  # the slot now
+    distance = limiter.wait_for_slot(max_wait=0.1, patience=0)  # the next is ~1 s away: not reserved
+    assert distance is not None and 0.5 < distance <= 1.0
+    assert Stats(redis_client).read()["limiter_full"] == "1"
+    assert limiter.wait_for_slot(max_wait=0.1, patience=5) is None  # waited until it was near, then took it
+    counters = Stats(redis_client).read()
+    assert counters["limiter_full"] == "1" and counters["limiter_waits"] == "1"
+    assert limiter.reserve(max_wait=0.5) is None  # that slot is taken: the next is ~1 s away again

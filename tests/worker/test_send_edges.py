@@ -56,10 +56,10 @@ def test_a_shutdown_during_the_request_settles_then_lets_the_shutdown_through(ha
 def test_a_failure_before_the_request_queues_the_claimed_messages_again(harness):
     h = harness(lambda phones: [accepted(p) for p in phones])
 
-    def broken_limiter(*, max_wait: float) -> bool:
+    def broken_limiter(*, max_wait: float, patience: float = 0.0) -> float | None:
         raise RuntimeError("limiter script missing")
 
-    h.limiter.acquire = broken_limiter  # type: ignore[method-assign]
+    h.limiter.wait_for_slot = broken_limiter  # type: ignore[method-assign]
     ids = h.enqueue()
     h.sender.run(ids)
     assert h.states(ids) == [State.QUEUED] * 3
@@ -180,16 +180,16 @@ def test_an_unknown_message_is_not_moved_by_a_reply_of_another_attempt(harness, 
 
 def test_a_redis_blip_between_the_claim_and_the_request_is_ridden_out(harness):
     h = harness(lambda phones: [accepted(p) for p in phones])
-    real_acquire = h.limiter.acquire
+    real_wait = h.limiter.wait_for_slot
     failures = iter([redis.ConnectionError("Connection refused"), redis.TimeoutError("timeout")])
 
-    def flaky(*, max_wait: float) -> bool:
+    def flaky(*, max_wait: float, patience: float = 0.0) -> float | None:
         failure = next(failures, None)
         if failure is not None:
             raise failure
-        return real_acquire(max_wait=max_wait)
+        return real_wait(max_wait=max_wait, patience=patience)
 
-    h.limiter.acquire = flaky  # type: ignore[method-assign]
+    h.limiter.wait_for_slot = flaky  # type: ignore[method-assign]
     ids = h.enqueue()
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] * 3
