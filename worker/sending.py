@@ -7,6 +7,7 @@ worker that stalled past its lease find it taken and send nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -259,7 +260,8 @@ class BatchSender:
                 # does not cycle through deferral, the due set and the queue for each missed slot.
                 left = window - (time.monotonic() - started)
                 patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
-                distance = self._durably(lambda p=patience: self.limiter.wait_for_slot(max_wait=max_wait, patience=p))
+                wait_for_slot = functools.partial(self.limiter.wait_for_slot, max_wait=max_wait, patience=patience)
+                distance = self._durably(wait_for_slot)
                 if distance is not None:
                     raise RateLimited(distance)
                 in_request[:] = self._begin(in_request, lease)
