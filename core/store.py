@@ -17,6 +17,7 @@ from .message import Message
 from .states import Priority, State
 
 log = logging.getLogger("lightsms_queue.store")
+MOVES_PER_CALL = 100  # transition.lua moves per script call
 
 
 def load_script(name: str) -> str:
@@ -133,7 +134,8 @@ class Store:
         transition.lua gets the indexes of the allowed states and of the new one, each named by its
         state, and the id_sms map entry with a move to SENT that sets id_sms (see its header)."""
         now = time.time()
-        calls: list[tuple[list[str], list[str | int | float]]] = []
+        moves_keys: list[list[str]] = []
+        moves_args: list[list[str | int | float]] = []
         for m in moves:
             allowed = ",".join(m.allowed)
             expired_by = "" if m.expired_by is None else m.expired_by
@@ -146,8 +148,20 @@ class Store:
                                              expired_by, *named]  # fmt: skip
             for name, value in m.fields:
                 args += [name, "" if value is None else str(value)]
-            calls.append(([keys.message(m.message_id), *named.values()], args))
-        return [(bool(int(ok)), _text(state)) for ok, state in self._run_script(self._transition, calls)]
+            moves_keys.append([keys.message(m.message_id), *named.values()])
+            moves_args.append(args)
+        # Many moves to one script call (each still atomic on its own), in chunks so that no one call
+        # keeps Redis busy for long; the chunks in one round trip.
+        calls: list[tuple[list[str], list[str | int | float]]] = []
+        for start in range(0, len(moves_keys), MOVES_PER_CALL):
+            chunk = slice(start, start + MOVES_PER_CALL)
+            chunk_keys, chunk_args = moves_keys[chunk], moves_args[chunk]
+            header: list[str | int | float] = [len(chunk_keys)]
+            for move_keys, move_args in zip(chunk_keys, chunk_args, strict=True):
+                header += [len(move_keys), len(move_args)]
+            calls.append(([k for ks in chunk_keys for k in ks], header + [v for vs in chunk_args for v in vs]))
+        flat = [value for result in self._run_script(self._transition, calls) for value in result]
+        return [(bool(int(flat[i])), _text(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def _run_script(self, script: Script, calls: list[tuple[list[str], list[str | int | float]]]) -> list:
         """Run one script for each (keys, args), in one round trip, by its SHA only: redis-py's pipeline

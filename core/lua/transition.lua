@@ -1,4 +1,11 @@
--- Move one message from an allowed state to a new one, atomically, keeping its state index in step.
+-- Move messages, each from an allowed state to a new one, keeping its state index in step: each move
+-- atomic on its own (one script call carries many moves, one round trip for a batch).
+--
+-- The call: ARGV[1] = m, the number of moves; ARGV[2..1+2m] = for each move, how many keys and how
+-- many arguments it has; then each move's keys in KEYS, and its arguments in ARGV, one move after
+-- the other. Returns a flat list: two values for each move, as described below.
+--
+-- One move's KEYS and ARGV (numbered from 1 within the move):
 --
 -- KEYS[1]     message hash (sms:msg:<id>)
 -- KEYS[2..]   named keys, each named by ARGV[9 + i] for KEYS[i] (so ARGV[11..9+#KEYS] in order):
@@ -28,6 +35,7 @@
 -- priority reads "normal", as Priority.read says) and joins only the new state's one, if it has one.
 
 -- One HMGET reads what the checks need, one HSET writes the move: fewer commands for Redis to run.
+local function move(KEYS, ARGV)
 local seen = redis.call('HMGET', KEYS[1], 'state', 'lease', 'lease_until', 'priority', ARGV[8] ~= '' and ARGV[8] or 'state')
 local current = seen[1]
 if not current then
@@ -83,3 +91,16 @@ else
   if id_sms then redis.call('SET', id_sms, ARGV[1]) end
 end
 return {1, current}
+end
+
+local m = tonumber(ARGV[1])
+local results = {}
+local k, a = 0, 1 + 2 * m
+for i = 1, m do
+  local nk, na = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local outcome = move({unpack(KEYS, k + 1, k + nk)}, {unpack(ARGV, a + 1, a + na)})
+  table.insert(results, outcome[1])
+  table.insert(results, outcome[2])
+  k, a = k + nk, a + na
+end
+return results

@@ -399,3 +399,17 @@ def test_moves_after_the_script_cache_was_flushed_load_it_again_and_each_happens
     assert store.apply(claim) == [(False, "SENDING"), (False, "SENDING"), (False, "")]
     redis_client.script_flush()
     assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1")) == (True, "SENDING")
+
+
+def test_many_moves_in_one_call_are_each_decided_alone(store, redis_client):
+    from core import store as store_module
+
+    ids = [f"m{i}" for i in range(store_module.MOVES_PER_CALL * 2 + 7)]
+    store.create([queued(i, priority="bulk" if i.endswith("3") else "normal") for i in ids])
+    store.move(Move("m5", (State.QUEUED,), State.CANCELLED))
+    claims = [Move(i, (State.QUEUED,), State.SENDING, score=50.0, fields=(("lease", "L1"), ("n", i))) for i in ids]
+    results = store.apply(claims)
+    assert results == [(False, "CANCELLED") if i == "m5" else (True, "QUEUED") for i in ids]
+    assert redis_client.zcard(keys.queued_index("normal")) == redis_client.zcard(keys.queued_index("bulk")) == 0
+    assert redis_client.zcard(keys.SENDING_INDEX) == len(ids) - 1
+    assert redis_client.hget("sms:msg:m13", "n") == "m13" and redis_client.hget("sms:msg:m5", "n") is None
