@@ -8,6 +8,7 @@ sent again returns the same ids and sends nothing twice (each recipient's key de
 from __future__ import annotations
 
 import csv
+import hashlib
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from lightsms.errors import InvalidInput
 from producers.producer import Producer
 from producers.validation import check_options, check_phone
 
-from .context import echo_json, friendly_errors, json_option, producer
+from .context import echo_json, fail, friendly_errors, json_option, producer
 
 CHUNK = 1000  # recipients per send_many call: one MULTI/EXEC each
 
@@ -81,7 +82,13 @@ def send_bulk(file: Path, default_text: str | None, sender: str | None, priority
               dry_run: bool, as_json: bool) -> None:  # fmt: skip
     """Enqueue one SMS per CSV row (phone[,text]); bad rows are reported by line number."""
     prod = producer()
-    checked = [r if isinstance(r, BadRow) else _check(r, prod, sender, priority) for r in _rows(file, default_text)]
+    try:
+        rows = list(_rows(file, default_text))
+    except UnicodeDecodeError as exc:
+        fail(f"{file}: not a UTF-8 CSV file (a byte it cannot read at offset {exc.start})", code=2)
+    except csv.Error as exc:
+        fail(f"{file}: not a CSV file this can read: {exc}", code=2)
+    checked = [r if isinstance(r, BadRow) else _check(r, prod, sender, priority) for r in rows]
     good = [r for r in checked if isinstance(r, Row)]
     bad = [r for r in checked if isinstance(r, BadRow)]
     opted = prod.store.opted_out([r.phone for r in good])
@@ -122,7 +129,7 @@ def _store(prod: Producer, rows: list[Row], *, sender: str | None, priority: str
                 chunk = group[start : start + CHUNK]
                 try:
                     ids = prod.send_many([r.phone for r in chunk], text, sender=sender, priority=priority,
-                                         idempotency_key=key)  # fmt: skip
+                                         idempotency_key=_group_key(key, text))  # fmt: skip
                 except InvalidInput as exc:  # changed since the check (an opt-out meanwhile): this chunk only
                     line = _line_of(exc.field, chunk)
                     click.echo(f"line {line}: {exc.reason}; its {len(chunk)} rows were not stored", err=True)
@@ -137,3 +144,12 @@ def _line_of(field: str, chunk: list[Row]) -> str:
     """The CSV line of send_many's `phones[i]`."""
     index = field.removeprefix("phones[").removesuffix("]")
     return str(chunk[int(index)].line) if index.isdigit() and int(index) < len(chunk) else "?"
+
+
+def _group_key(key: str | None, text: str) -> str | None:
+    """The idempotency key of one text's rows: send_many derives each recipient's key from it and the
+    phone, so two texts to one number in the file need keys of their own, or the second would get
+    the first one's message back."""
+    if key is None:
+        return None
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:24]}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"

@@ -18,7 +18,7 @@ import redis
 from kombu import Connection
 
 from core.contract import INBOUND_QUEUE_NAME, event_id
-from core.errors import PayloadError
+from core.errors import ConfigError, PayloadError
 from core.events import broker_connection
 from core.logs import LOG_FORMATS, configure_logging, mask_numbers
 from core.redis_client import store_client
@@ -36,6 +36,8 @@ def broker_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except ConfigError as exc:
+            fail(f"configuration error: {exc}", code=2)
         except (kombu.exceptions.OperationalError, redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             fail(f"cannot reach the broker or Redis ({type(exc).__name__}): is it running, and are "
                  "CELERY_BROKER_URL and REDIS_URL right?")  # fmt: skip

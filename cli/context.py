@@ -66,6 +66,8 @@ def friendly_errors(command: F) -> F:
             fail(f"Redis refused: {type(exc).__name__}")
         except LightSmsError as exc:
             fail(f"LightSMS: {exc}")
+        except ConfigError as exc:
+            fail(f"configuration error: {exc}", code=2)
 
     return wrapper  # type: ignore[return-value]
 

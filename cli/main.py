@@ -49,6 +49,15 @@ def _record(m: Message, show_phones: bool) -> dict[str, object]:
     return shown
 
 
+def _refused(ids: tuple[str, ...], done: set[str]) -> None:
+    """Exit 1, naming them, when some of the ids given by name were not acted on."""
+    missed = [message_id for message_id in dict.fromkeys(ids) if message_id not in done]
+    for message_id in missed:
+        click.echo(f"not in that list (or not found): {message_id}", err=True)
+    if missed:
+        raise SystemExit(1)
+
+
 def _pauses(client: redis.Redis) -> Iterator[tuple[str, Pause]]:
     """Every account pause in Redis (sms:pause:<login>), by login: the CLI holds no login of its own."""
     prefix = keys.pause("")
@@ -119,10 +128,14 @@ def dead(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool) ->
         for m in [] if as_json else found:
             click.echo(_row(m, show_phones))
     elif action == "retry":
-        click.echo(f"queued again: {len(ops.retry_dead(list(ids) or None))}")
+        queued = ops.retry_dead(list(ids) or None)
+        click.echo(f"queued again: {len(queued)}")
+        _refused(ids, set(queued))
     else:
         purged, released = ops.purge_dead(list(ids) or None)
         click.echo(f"purged: {purged} (idempotency keys released: {released})")
+        if ids and purged < len(set(ids)):
+            fail(f"{len(set(ids)) - purged} of the ids named were not DEAD (or not found): nothing done to them")
 
 
 @cli.command()
@@ -143,7 +156,9 @@ def unknown(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool)
         return
     if not ids:
         fail("name the message ids to settle", code=2)
-    click.echo(f"settled as {action}: {len(ops.settle_unknown(list(ids), outcome=action))}")
+    settled = ops.settle_unknown(list(ids), outcome=action)
+    click.echo(f"settled as {action}: {len(settled)}")
+    _refused(ids, set(settled))
 
 
 for command in (send, send_bulk, status, cancel, balance, senders, sim, metrics, optout, inbound, consume,

@@ -7,11 +7,13 @@ needs no multiprocess tricks. Celery's own metrics come from Flower's /metrics.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 
 import click
+import kombu.exceptions
 import redis
 from kombu import Connection
 from prometheus_client import CollectorRegistry, start_http_server
@@ -27,7 +29,10 @@ from core.settings import CoreSettings
 from core.states import State
 from core.stats import Stats
 
-from .context import core_settings, friendly_errors
+from .context import core_settings, fail, friendly_errors
+
+log = logging.getLogger("lightsms_queue.metrics")
+KOMBU_ERRORS = (kombu.exceptions.KombuError, OSError)
 
 # Counters with a metric of their own; any other counter is lightsms_counter_total{name=...}.
 OUTCOMES = ("sent", "unknown", "suppressed", "dead", "deferred")
@@ -56,44 +61,53 @@ class DomainCollector(Collector):
         self.connection = connection
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._counters()
-        yield self._states()
-        yield self._queue_depths()
-        yield from self._due_lag()
-        yield from self._pauses()
-        yield self._poll_ages()
+        # A scrape never fails: a section Redis or the broker cannot answer (or that finds a value
+        # written wrong) is left out, counted in lightsms_scrape_errors, and logged.
+        errors = CounterMetricFamily("lightsms_scrape_errors", "sections this scrape had to leave out",
+                                     labels=["section"])  # fmt: skip
+        for name, section in (("counters", self._counters), ("states", self._states),
+                              ("queues", self._queue_depths), ("due_lag", self._due_lag),
+                              ("pauses", self._pauses), ("polls", self._poll_ages)):  # fmt: skip
+            try:
+                found = list(section())
+            except (redis.RedisError, *KOMBU_ERRORS, ValueError, TypeError, ArithmeticError) as exc:
+                log.warning("metrics: left out %s (%s)", name, type(exc).__name__)
+                errors.add_metric([name], 1.0)
+                continue
+            yield from found
+        yield errors
 
     def _counters(self) -> Iterator[Metric]:
-        counters = Stats(self.redis).read()
+        # A counter that is not a number (written by hand) is left out, not a reason to fail the scrape.
+        counters = {name: number for name, raw in Stats(self.redis).read().items()
+                    if (number := _number(raw)) is not None}  # fmt: skip
         for name in OUTCOMES:
             yield CounterMetricFamily(f"lightsms_{name}", f"messages that became {name.upper()}",
-                                      value=float(counters.pop(name, 0)))  # fmt: skip
+                                      value=counters.pop(name, 0.0))  # fmt: skip
         failed = CounterMetricFamily("lightsms_failed", "messages that FAILED, by LightSMS code", labels=["code"])
         delivery = CounterMetricFamily("lightsms_delivery", "delivery statuses learnt", labels=["status"])
         other = CounterMetricFamily("lightsms_counter", "other counters the workers keep", labels=["name"])
         for name in DELIVERY:
-            delivery.add_metric([name], float(counters.pop(name, 0)))
-        limiter = [(name, float(counters.pop(name, 0))) for name in LIMITER]
-        cost = Decimal(counters.pop("cost", "0"))
-        parts = float(counters.pop("parts", 0))
+            delivery.add_metric([name], counters.pop(name, 0.0))
+        waits, wait_ms, full = (counters.pop(name, 0.0) for name in LIMITER)
+        cost, parts = counters.pop("cost", 0.0), counters.pop("parts", 0.0)
         for name, value in counters.items():
             if name.startswith("failed:"):
-                failed.add_metric([name.removeprefix("failed:")], float(value))
+                failed.add_metric([name.removeprefix("failed:")], value)
             else:
-                other.add_metric([name], float(value))
+                other.add_metric([name], value)
         yield failed
         yield delivery
         yield other
-        yield CounterMetricFamily("lightsms_cost", "money LightSMS charged, in the account currency", value=float(cost))
+        yield CounterMetricFamily("lightsms_cost", "money LightSMS charged, in the account currency", value=cost)
         yield CounterMetricFamily("lightsms_parts", "SMS parts sent", value=parts)
-        waits, wait_ms, full = (value for _, value in limiter)
         yield CounterMetricFamily("lightsms_limiter_waits", "requests that waited for a rate-limit slot", value=waits)
         yield CounterMetricFamily("lightsms_limiter_wait_seconds", "time spent waiting for rate-limit slots",
                                   value=wait_ms / 1000)  # fmt: skip
         yield CounterMetricFamily("lightsms_limiter_full", "batches deferred: no rate-limit slot within the wait",
                                   value=full)  # fmt: skip
 
-    def _states(self) -> Metric:
+    def _states(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily("lightsms_messages", "stored messages by state (those not yet final)",
                                   labels=["state", "priority"])  # fmt: skip
         pipe = self.redis.pipeline(transaction=False)
@@ -106,9 +120,9 @@ class DomainCollector(Collector):
             gauge.add_metric([State.QUEUED.value, priority], float(size))
         for (label, _), size in zip(INDEXES, sizes[len(keys.PRIORITIES) :], strict=True):
             gauge.add_metric([label, ""], float(size))
-        return gauge
+        yield gauge
 
-    def _queue_depths(self) -> Metric:
+    def _queue_depths(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily("lightsms_queue_depth", "messages waiting in a broker queue", labels=["queue"])
         channel = self.connection.default_channel
         for name in broker_queues():
@@ -118,7 +132,7 @@ class DomainCollector(Collector):
                 depth = 0  # not declared yet: nothing was ever put there
                 channel = self.connection.default_channel
             gauge.add_metric([name], float(depth))
-        return gauge
+        yield gauge
 
     def _due_lag(self) -> Iterator[Metric]:
         now = time.time()
@@ -138,15 +152,24 @@ class DomainCollector(Collector):
                 paused.add_metric([login, "" if pause.code is None else str(pause.code)], 1.0)
         yield paused
 
-    def _poll_ages(self) -> Metric:
+    def _poll_ages(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily("lightsms_poll_age_seconds", "seconds since the poller's last successful poll",
                                   labels=["poller"])  # fmt: skip
         health = self.redis.hgetall(keys.POLLER_HEALTH)
         now = time.time()
         for poller in POLLERS:
             at = health.get(f"{poller}_ok_at".encode()) or health.get(f"{poller}_ok_at")  # type: ignore[call-overload]
-            gauge.add_metric([poller], now - float(at) if at else float("inf"))
-        return gauge
+            when = _number(at.decode() if isinstance(at, bytes) else str(at)) if at else None
+            gauge.add_metric([poller], now - when if when is not None else float("inf"))
+        yield gauge
+
+
+def _number(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def registry_for(settings: CoreSettings) -> CollectorRegistry:
@@ -163,7 +186,10 @@ def registry_for(settings: CoreSettings) -> CollectorRegistry:
 def metrics(port: int, address: str) -> None:
     """Serve the domain metrics for Prometheus (reads Redis and the broker at each scrape)."""
     registry = registry_for(core_settings())
-    start_http_server(port, addr=address, registry=registry)
+    try:
+        start_http_server(port, addr=address, registry=registry)
+    except OSError as exc:
+        fail(f"cannot listen on {address}:{port}: {exc.strerror}", code=2)
     click.echo(f"serving metrics on http://{address}:{port}/metrics")
     while True:
         time.sleep(3600)

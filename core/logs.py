@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -55,7 +56,25 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class TextFormatter(logging.Formatter):
+class MaskedTracebacks(logging.Formatter):
+    """Tracebacks and stacks masked like messages: an exception's text may quote a number."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return mask_numbers(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return mask_numbers(super().formatStack(stack_info))
+
+
+class MaskedJsonFormatter(JsonFormatter):
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return mask_numbers(str(super().formatException(ei)))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return mask_numbers(str(super().formatStack(stack_info)))
+
+
+class TextFormatter(MaskedTracebacks):
     """Celery's usual line, with the bound ids at its end."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -80,7 +99,7 @@ def configure_logging(*, log_format: str = "text", level: int | str = logging.IN
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     if log_format == "json":
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s "
+        handler.setFormatter(MaskedJsonFormatter("%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s "
                                            "%(task_id)s %(message_ids)s", rename_fields={"levelname": "level"}))
     else:
         handler.setFormatter(TextFormatter(TEXT_FORMAT))

@@ -19,6 +19,7 @@ from lightsms.codes import FUNDS_CODES
 from . import keys
 
 MAX_PAUSE = 3600.0
+MAX_UNTIL = 1e11  # unix seconds: the year 5138; a pause "until" past it was written wrong
 MAX_DOUBLINGS = 16  # 2**16 times any pause length is past MAX_PAUSE already
 # Past this many pauses in close succession a successful probe no longer ends a pause early: an
 # account that keeps failing right after each probe (balance.php answers, send.php does not) waits
@@ -74,7 +75,10 @@ class AccountCircuit:
         try:
             data = json.loads(raw)
             code = data.get("code")
-            return Pause(str(data["reason"]), code if isinstance(code, int) else None, float(data["until"]),
+            until = float(data["until"])
+            if not 0 < until < MAX_UNTIL:  # NaN, infinity, or past any date a clock can show
+                raise ValueError("until out of range")
+            return Pause(str(data["reason"]), code if isinstance(code, int) else None, until,
                          strikes=_count(data.get("strikes")), probe=data.get("probe") is True)  # fmt: skip
         except (ValueError, KeyError, TypeError, AttributeError):  # written by hand: still a pause
             return Pause("paused by hand (unreadable pause record)", None, time.time() + 60)

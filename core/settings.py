@@ -29,7 +29,7 @@ from lightsms.errors import InvalidInput
 from lightsms.validation import validate_sender
 
 from .errors import ConfigError
-from .stack_file import read_stack_file
+from .stack_file import CONNECTION_VARIABLES, read_stack_file
 
 __all__ = [
     "DEMO_API_KEY",
@@ -67,7 +67,8 @@ def _environment(model: type[BaseModel]) -> dict[str, str]:
     are read of the other variables. Below them, a running `make run` stack's file (stack_file.py)."""
     fields = model.model_fields
     found: dict[str, str] = {}
-    for source in (read_stack_file(), os.environ):
+    configured = any(name.upper() in CONNECTION_VARIABLES for name in os.environ)
+    for source in ({} if configured else read_stack_file(), os.environ):
         for name in list(source):
             if name.lower() in fields:
                 found[name.lower()] = source[name]

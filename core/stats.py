@@ -34,7 +34,7 @@ class Stats:
     def read(self) -> dict[str, str]:
         raw = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.STATS).items()}
         nanos = raw.pop(COST_FIELD, None)
-        if nanos is not None:
+        if nanos is not None and nanos.lstrip("-").isdigit():  # one written by hand may be anything
             raw["cost"] = format(from_nanos(int(nanos)), "f")
         return dict(sorted(raw.items()))
 

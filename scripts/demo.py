@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from core.settings import load_settings
+from core.settings import ConfigError, load_settings
 from devtools.sim_process import SimAdmin
 from producers import Producer
 
@@ -24,9 +24,12 @@ BIN = Path(sys.executable).parent
 
 
 def main() -> int:
-    settings = load_settings()
-    base = urlsplit(settings.lightsms_base_url)
-    if base.hostname not in ("127.0.0.1", "localhost"):
+    try:
+        settings = load_settings()
+    except ConfigError:
+        settings = None
+    base = urlsplit(settings.lightsms_base_url) if settings else None
+    if settings is None or base is None or base.hostname not in ("127.0.0.1", "localhost"):
         print("make demo needs `make run` with its simulator running in another shell", file=sys.stderr)
         return 2
     admin = SimAdmin(f"{base.scheme}://{base.netloc}/_sim/")

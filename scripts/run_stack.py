@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from core.stack_file import STACK_FILE, remove_stack_file, write_stack_file
+from core.stack_file import STACK_FILE, read_stack_file, remove_stack_file, write_stack_file
 from scripts.redis_binary import find_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
+    if read_stack_file(ROOT):
+        # Two stacks would share .run's AOF, and the second's exit would remove the first's file.
+        print(f"make run is already running in this folder (see {STACK_FILE}); stop it first", file=sys.stderr)
+        return 1
     RUN_DIR.mkdir(exist_ok=True)
     env = dict(os.environ)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []

@@ -115,13 +115,26 @@ def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
     configure_logging(log_format=log_format, level=loglevel or "INFO")
 
 
-FLOWER_AUTH_OPTIONS = ("--basic-auth", "--basic_auth", "--auth", "--conf")
+FLOWER_AUTH_OPTIONS = ("--basic-auth", "--basic_auth", "--auth")
+# Celery's global options that take a value (`celery -A worker flower`, `celery --app worker flower`).
+_VALUED = ("-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir")
+
+
+def _subcommand(argv: list[str]) -> str | None:
+    """The celery subcommand in argv (`worker`, `beat`, `flower` ...), skipping the global options."""
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in _VALUED:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def refuse_flower_without_auth(argv: list[str], environ: dict[str, str]) -> None:
     """`celery -A worker flower` never opens without a password: FLOWER_BASIC_AUTH or --basic-auth
     (or Flower's OAuth, --auth / FLOWER_AUTH, or a config file of one's own)."""
-    if "flower" not in argv[1:]:
+    if _subcommand(argv) != "flower":
         return
     if environ.get("FLOWER_BASIC_AUTH") or environ.get("FLOWER_AUTH"):
         return

@@ -63,7 +63,7 @@ def test_dead_retry_queues_again_with_a_fresh_budget(producer, redis_client, cap
 def test_dead_purge_deletes_only_dead_records(producer, redis_client, capsys):
     dead = stored(producer, State.DEAD, phone="37060000001")
     alive = stored(producer, State.UNKNOWN, phone="37060000002")
-    assert cli.main(["dead", "purge", dead, alive]) == 0
+    assert cli.main(["dead", "purge", dead, alive]) == 1  # one named id was not DEAD: said, and exit 1
     assert "purged: 1 (idempotency keys released: 0)" in capsys.readouterr().out
     assert producer.get(dead) is None and producer.get(alive) is not None
 

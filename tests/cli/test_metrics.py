@@ -72,3 +72,32 @@ def _scrape(port: int) -> str | None:
         return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     except requests.ConnectionError:
         return None
+
+
+def test_a_scrape_never_fails_on_values_written_wrong_or_a_redis_that_is_gone(redis_server, redis_client):
+    settings = load_core_settings(redis_url=redis_server.url)
+    redis_client.hset(keys.STATS, mapping={"sent": "abc", "failed:7": "x", "cost_nanos": "1.5", "unknown": "2"})
+    redis_client.hset(keys.POLLER_HEALTH, "incoming_ok_at", "garbage")
+    redis_client.set(keys.pause("demo"), '{"reason": "by hand", "until": 1e20}')
+    redis_client.set(keys.DUE_INDEX, "not a sorted set")
+    found = samples(generate_latest(registry_for(settings)).decode())
+    assert found[("lightsms_unknown_total", ())] == 2 and found[("lightsms_sent_total", ())] == 0
+    assert found[("lightsms_scrape_errors_total", (("section", "due_lag"),))] == 1
+    assert found[("lightsms_poll_age_seconds", (("poller", "incoming"),))] == float("inf")
+    gone = load_core_settings(redis_url="redis://127.0.0.1:1/0")
+    found = samples(generate_latest(registry_for(gone)).decode())
+    assert found[("lightsms_scrape_errors_total", (("section", "counters"),))] == 1
+
+
+def test_a_port_in_use_is_one_line(redis_server):
+    import socket
+    import subprocess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [venv_executable("lightsms-queue"), "metrics", "--port", str(port)]
+        env = {"REDIS_URL": redis_server.url, "PATH": "/usr/bin:/bin"}
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == 2 and "cannot listen" in result.stderr and "Traceback" not in result.stderr

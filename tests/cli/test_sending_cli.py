@@ -72,3 +72,40 @@ def test_the_console_script_works_and_a_dead_redis_is_one_line(redis_server, red
     failed = subprocess.run([script, "status", "abc"], env=down, capture_output=True, text=True)
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
     assert "cannot reach Redis" in failed.stderr
+
+
+def test_send_bulk_with_a_key_keeps_two_texts_to_one_number_apart(shell, tmp_path, capsys):
+    rows = tmp_path / "two.csv"
+    rows.write_text("37061234567,hello\n37061234567,bye\n+370 612 34568,hello\n")
+    assert main(["send-bulk", str(rows), "--key", "K1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["stored"] == 3
+    texts = sorted(shell.hget(key, "text") for key in shell.keys(keys.MESSAGE_PREFIX + "*"))
+    assert texts == ["bye", "hello", "hello"]
+    assert main(["send-bulk", str(rows), "--key", "K1"]) == 0  # again: nothing new
+    assert len(shell.keys(keys.MESSAGE_PREFIX + "*")) == 3
+
+
+def test_send_bulk_with_a_file_it_cannot_read_is_one_line(shell, tmp_path, capsys):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("37061234567,caf\xe9 ol\xe9\n".encode("latin-1"))
+    assert main(["send-bulk", str(latin)]) == 2
+    assert "not a UTF-8 CSV" in capsys.readouterr().err
+    huge = tmp_path / "huge.csv"
+    huge.write_text("37061234567," + "x" * 200_000 + "\n")
+    assert main(["send-bulk", str(huge)]) == 2
+    assert shell.keys(keys.MESSAGE_PREFIX + "*") == []
+
+
+def test_settling_ids_that_are_not_there_fails(shell, capsys):
+    assert main(["unknown", "sent", "no-such-id"]) == 1
+    assert main(["dead", "retry", "no-such-id"]) == 1
+    assert main(["dead", "purge", "no-such-id"]) == 1
+    assert "no-such-id" in capsys.readouterr().err
+
+
+def test_consume_keywords_without_credentials_is_a_configuration_error(shell, monkeypatch, capsys):
+    monkeypatch.setenv("LIGHTSMS_BASE_URL", "https://www.lightsms.com/external/get/")
+    for name in ("LIGHTSMS_LOGIN", "LIGHTSMS_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["consume", "--keywords"]) == 2
+    assert "configuration error: LIGHTSMS_LOGIN" in capsys.readouterr().err

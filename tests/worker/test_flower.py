@@ -122,3 +122,12 @@ def test_what_counts_as_a_password_for_flower():
     refuse_flower_without_auth(["celery", "-A", "worker", "flower", "--basic-auth=a:b"], {})
     with pytest.raises(SystemExit):
         refuse_flower_without_auth(["celery", "-A", "worker", "flower", "--port=5555"], {"FLOWER_BASIC_AUTH": ""})
+
+
+def test_only_the_flower_subcommand_is_checked():
+    from worker.celery_app import refuse_flower_without_auth
+
+    refuse_flower_without_auth(["celery", "-A", "flower", "worker"], {})  # an app named flower
+    refuse_flower_without_auth(["celery", "--app", "worker", "beat", "flower"], {})
+    with pytest.raises(SystemExit):
+        refuse_flower_without_auth(["celery", "--app=worker", "flower", "--conf=/dev/null"], {})

@@ -72,3 +72,17 @@ def test_a_debug_worker_logs_json_with_no_phone_number_or_text(module_redis, sim
     for phone in recipients:
         assert phone not in log
     assert "demo-key" not in log
+
+
+def test_tracebacks_are_masked_too(capsys):
+    for log_format in ("json", "text"):
+        configure_logging(log_format=log_format)
+        try:
+            try:
+                raise ValueError("bad number 37061234567")
+            except ValueError:
+                logging.getLogger("lightsms_queue.test").exception("it failed")
+            err = capsys.readouterr().err
+            assert "37061234567" not in err and "370*****567" in err
+        finally:
+            logging.getLogger().handlers.clear()
