@@ -76,7 +76,7 @@ class AccountCircuit:
             data = json.loads(raw)
             code = data.get("code")
             until = float(data["until"])
-            if not 0 < until < MAX_UNTIL:  # NaN, infinity, or past any date a clock can show
+            if not 0 <= until < MAX_UNTIL:  # NaN, infinity, or past any date a clock can show
                 raise ValueError("until out of range")
             return Pause(str(data["reason"]), code if isinstance(code, int) else None, until,
                          strikes=_count(data.get("strikes")), probe=data.get("probe") is True)  # fmt: skip
