@@ -135,8 +135,10 @@ def run(
 
 
 def _line(result: dict[str, str]) -> str:
-    return (f"{result['rps']} req/s ({result['requests']} in {result['seconds']} s, "
-            f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, failures {result['failures']})")
+    return (
+        f"{result['rps']} req/s ({result['requests']} in {result['seconds']} s, "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, failures {result['failures']})"
+    )
 
 
 def main() -> dict[str, str]:
