@@ -127,6 +127,8 @@ def dead(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool) ->
             echo_json([_record(m, show_phones) for m in found])
         for m in [] if as_json else found:
             click.echo(_row(m, show_phones))
+        if not found and not as_json:
+            click.echo("no DEAD messages")
     elif action == "retry":
         queued = ops.retry_dead(list(ids) or None)
         click.echo(f"queued again: {len(queued)}")
@@ -153,6 +155,8 @@ def unknown(action: str, ids: tuple[str, ...], as_json: bool, show_phones: bool)
             echo_json([_record(m, show_phones) for m in found])
         for m in [] if as_json else found:
             click.echo(_row(m, show_phones))
+        if not found and not as_json:
+            click.echo("no UNKNOWN messages")
         return
     if not ids:
         fail("name the message ids to settle", code=2)

@@ -92,11 +92,12 @@ def _task_id() -> str:
     return str(getattr(request, "id", "") or "")
 
 
-def configure_logging(*, log_format: str = "text", level: int | str = logging.INFO) -> None:
-    """One stderr handler on the root logger in the chosen format; replaces any handlers there."""
+def configure_logging(*, log_format: str = "text", level: int | str = logging.INFO, logfile: str | None = None) -> None:
+    """One handler on the root logger in the chosen format, to `logfile` or else stderr; replaces any
+    handlers there."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     if log_format == "json":
         handler.setFormatter(MaskedJsonFormatter("%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s "

@@ -103,7 +103,7 @@ def _remember_log_format(ctx: click.Context, param: click.Parameter, value: str 
 
 
 @signals.setup_logging.connect
-def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+def _setup_logging(loglevel: int | str | None = None, logfile: str | None = None, **_: Any) -> None:
     """Our handler instead of Celery's: json or text, ids bound on each line, numbers masked."""
     if _chosen_log_format:
         log_format = _chosen_log_format[0]
@@ -112,7 +112,7 @@ def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
             log_format = load_core_settings().lightsms_log_format
         except ConfigError:
             log_format = "text"  # the configuration error itself is reported when the app loads
-    configure_logging(log_format=log_format, level=loglevel or "INFO")
+    configure_logging(log_format=log_format, level=loglevel or "INFO", logfile=logfile or None)
 
 
 FLOWER_AUTH_OPTIONS = ("--basic-auth", "--basic_auth", "--auth")

@@ -86,3 +86,15 @@ def test_tracebacks_are_masked_too(capsys):
             assert "37061234567" not in err and "370*****567" in err
         finally:
             logging.getLogger().handlers.clear()
+
+
+def test_a_logfile_gets_the_lines(tmp_path):
+    path = tmp_path / "worker.log"
+    configure_logging(log_format="json", logfile=str(path))
+    try:
+        logging.getLogger("lightsms_queue.test").warning("to %s", "37061234567")
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.close()
+        logging.getLogger().handlers.clear()
+    assert json.loads(path.read_text().splitlines()[-1])["message"] == "to 370*****567"
