@@ -48,7 +48,11 @@ def read_reply(sock: socket.socket) -> tuple[bytes, list[bytes]]:
 
 
 def handler_threads() -> int:
-    return sum(1 for t in threading.enumerate() if "process_request_thread" in t.name)
+    return len(_handlers())
+
+
+def _handlers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "process_request_thread" in t.name]
 
 
 # --- trickle ------------------------------------------------------------------------------------
@@ -76,12 +80,14 @@ def test_trickle_writes_the_whole_reply_a_byte_at_a_time_after_accepting(
 
 def test_trickle_stops_when_the_client_hangs_up(sim: Simulator, api: HandClient, admin: Admin) -> None:
     admin.faults(trickle_rate=1, trickle_interval=0.1)  # a whole reply would take ~20 s
-    before = handler_threads()
+    # By identity, not by count: a handler of an earlier test ending meanwhile must not look like ours.
+    before = set(_handlers())
     with raw_send(sim, api) as sock:
         assert sock.recv(1) == b"H"
-        wait_until(lambda: handler_threads() > before, timeout=2, message="the trickling handler")
+        ours = wait_until(lambda: [t for t in _handlers() if t not in before], timeout=2,
+                          message="the trickling handler")  # fmt: skip
     # Hung up: the handler notices on its next writes and ends, well before the reply is done.
-    wait_until(lambda: handler_threads() <= before, timeout=3, message="the handler to give up")
+    wait_until(lambda: not any(t.is_alive() for t in ours), timeout=3, message="the handler to give up")
     assert len(admin.messages()) == 1
 
 
