@@ -3,10 +3,6 @@ closed by the broker mid-consume lose and double nothing; retries and the dead q
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,35 +14,19 @@ from core.events import EventPublisher
 from devtools.polling import wait_until
 from devtools.processes import ManagedProcess, venv_executable
 from tests.consumers.conftest import sms
+from tests.support.rabbitmq import own_vhost, rabbitmqctl, requires_rabbitmq
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 200
 
 
-def _rabbitmq_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return shutil.which("rabbitmqctl") is not None
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _rabbitmq_answers(), reason="no RabbitMQ on 127.0.0.1:5672")
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+pytestmark = requires_rabbitmq
 
 
 @pytest.fixture
 def vhost() -> Iterator[str]:
-    name = f"lightsms-consumers-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", name)
-    try:
-        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    with own_vhost("lightsms-consumers") as name:
         yield name
-    finally:
-        _rabbitmqctl("delete_vhost", name)
 
 
 @pytest.fixture
@@ -87,7 +67,7 @@ def test_connections_closed_by_rabbitmq_mid_consume_lose_and_double_nothing(amqp
     process = _consumer(redis_server, amqp, record, "record", LIGHTSMS_TEST_WORK_MS="5")
     try:
         wait_until(lambda: len(_handled(record)) >= EVENTS // 4, timeout=20, message="a quarter handled")
-        _rabbitmqctl("close_all_connections", "--vhost", vhost, "test: the broker drops every connection")
+        rabbitmqctl("close_all_connections", "--vhost", vhost, "test: the broker drops every connection")
         assert len(_handled(record)) < EVENTS, "the outage came too late to test anything"
         wait_until(lambda: len(_handled(record)) >= EVENTS, timeout=60, message="every event handled")
         ids = _handled(record)

@@ -3,11 +3,7 @@ thread, and the sweeper's queue-depth check, on a vhost of the test's own."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from queue import Empty
 
@@ -16,33 +12,18 @@ from kombu import Connection
 
 from core.states import State
 from devtools.polling import wait_until
+from tests.support.rabbitmq import own_vhost, requires_rabbitmq
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimProcess
 from tests.worker.stack import Stack, phones
 from tests.worker.test_end_to_end import one_thousand_messages
 
-
-def _rabbitmq_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return shutil.which("rabbitmqctl") is not None
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _rabbitmq_answers(), reason="no RabbitMQ on 127.0.0.1:5672")
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+pytestmark = requires_rabbitmq
 
 
 @pytest.fixture(scope="module")
 def rabbit_stack(module_redis: RedisServer, sim_process: SimProcess) -> Iterator[Stack]:
-    vhost = f"lightsms-test-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    with own_vhost("lightsms-test") as vhost:
         stack = Stack(module_redis, sim_process, CELERY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
                       LIGHTSMS_INCOMING_INTERVAL="1", LIGHTSMS_STATUS_SCHEDULE="1,2", LIGHTSMS_STATUS_INTERVAL="1")
         stack.reset()
@@ -52,8 +33,6 @@ def rabbit_stack(module_redis: RedisServer, sim_process: SimProcess) -> Iterator
             yield stack
         finally:
             stack.stop()
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
 
 
 def test_sends_and_scheduled_sends_go_through_a_rabbitmq_broker(rabbit_stack: Stack):
