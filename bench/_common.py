@@ -27,7 +27,7 @@ from core.settings import CoreSettings
 from devtools.processes import ManagedProcess, venv_executable
 from devtools.redis_server import RedisServer
 from devtools.sim_process import SimAdmin, SimProcess
-from devtools.stack import phones
+from devtools.stack import phones, start_beat
 from producers.producer import Producer
 
 __all__ = [
@@ -162,10 +162,7 @@ class BenchStack:
         return started
 
     def start_beat(self) -> ManagedProcess:
-        argv = [venv_executable("celery"), "-A", "worker", "beat", "--loglevel=INFO"]
-        process = ManagedProcess(argv, name="beat", env=self.env, ready=r"beat: Starting")
-        process.start()
-        process.wait_ready(timeout=30)
+        process = start_beat(self.env)
         self.processes.append(process)
         return process
 

@@ -74,10 +74,7 @@ class Stack:
         return process
 
     def start_beat(self) -> ManagedProcess:
-        argv = [venv_executable("celery"), "-A", "worker", "beat", "--loglevel=INFO"]
-        process = ManagedProcess(argv, name="beat", env=self.env, ready=r"beat: Starting")
-        process.start()
-        process.wait_ready(timeout=30)
+        process = start_beat(self.env)
         self.processes.append(process)
         return process
 
@@ -122,6 +119,15 @@ class Stack:
         for message in self.admin.messages():
             counts[message["phone"]] = counts.get(message["phone"], 0) + 1
         return counts
+
+
+def start_beat(env: Mapping[str, str]) -> ManagedProcess:
+    """`celery -A worker beat` with `env`, once it is scheduling."""
+    argv = [venv_executable("celery"), "-A", "worker", "beat", "--loglevel=INFO"]
+    process = ManagedProcess(argv, name="beat", env=env, ready=r"beat: Starting")
+    process.start()
+    process.wait_ready(timeout=30)
+    return process
 
 
 def phones(count: int, *, start: int = 0) -> list[str]:
