@@ -27,6 +27,7 @@ MAX_DOUBLINGS = 16  # 2**16 times any pause length is past MAX_PAUSE already
 PROBE_STRIKES = 2
 # A strike is forgotten after this long without another pause.
 STRIKE_MEMORY = 2 * MAX_PAUSE
+PRICE_REFRESH = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class AccountCircuit:
         self.key = keys.pause(login)
         self.strikes_key = keys.pause_strikes(login)
         self.price_key = keys.price(login)
+        self._price_written: tuple[Decimal, float] | None = None  # (price, refresh period) last written
 
     def pause(self, *, reason: str, code: int | None, seconds: float) -> Pause:
         """Pause everyone, unless a pause is on already (several workers see the same failure)."""
@@ -69,7 +71,11 @@ class AccountCircuit:
         return self.current() or pause
 
     def current(self) -> Pause | None:
-        raw = self.redis.get(self.key)
+        return self.read(self.redis.get(self.key))
+
+    @staticmethod
+    def read(raw: str | bytes | None) -> Pause | None:
+        """The pause a record holds (None for no record); one written by hand and unreadable still pauses."""
         if raw is None:
             return None
         try:
@@ -88,7 +94,13 @@ class AccountCircuit:
 
     # -- funds ---------------------------------------------------------------------------------
     def record_price(self, price_per_part: Decimal) -> None:
+        """Kept for the funds probe. Written when it changes, and at least every PRICE_REFRESH
+        seconds (one deleted by hand comes back): not one SET per send."""
+        now = time.monotonic()
+        if self._price_written == (price_per_part, now // PRICE_REFRESH):
+            return
         self.redis.set(self.price_key, str(price_per_part))
+        self._price_written = (price_per_part, now // PRICE_REFRESH)
 
     def price(self) -> Decimal | None:
         raw = self.redis.get(self.price_key)

@@ -22,13 +22,9 @@ class Stats:
 
     def record(self, counts: Mapping[str, int], *, cost: Decimal = Decimal(0), parts: int = 0) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        for name, count in counts.items():
+        for name, count in {**counts, **amounts(cost=cost, parts=parts)}.items():
             if count:
                 pipe.hincrby(keys.STATS, name, count)
-        if cost:
-            pipe.hincrby(keys.STATS, COST_FIELD, to_nanos(cost))
-        if parts:
-            pipe.hincrby(keys.STATS, "parts", parts)
         pipe.execute()
 
     def read(self) -> dict[str, str]:
@@ -37,6 +33,11 @@ class Stats:
         if nanos is not None and nanos.lstrip("-").isdigit():  # one written by hand may be anything
             raw["cost"] = format(from_nanos(int(nanos)), "f")
         return dict(sorted(raw.items()))
+
+
+def amounts(*, cost: Decimal, parts: int) -> dict[str, int]:
+    """What requests cost, as the counters that keep it (Store.apply adds them with its moves)."""
+    return {COST_FIELD: to_nanos(cost), "parts": parts}
 
 
 def to_nanos(amount: Decimal) -> int:

@@ -20,9 +20,44 @@ log = logging.getLogger("lightsms_queue.store")
 MOVES_PER_CALL = 100  # transition.lua moves per script call
 
 
+INCLUDE = "--! include "
+
+
 def load_script(name: str) -> str:
-    """A Lua script from core/lua, the one folder that holds them all (the limiter's too)."""
-    return resources.files("core").joinpath("lua", name).read_text(encoding="utf-8")
+    """A Lua script from core/lua, the one folder that holds them all (the limiter's too), after the
+    files its `--! include <file>` lines name (code that two scripts share)."""
+    text = resources.files("core").joinpath("lua", name).read_text(encoding="utf-8")
+    included = [load_script(line[len(INCLUDE) :].strip()) for line in text.splitlines() if line.startswith(INCLUDE)]
+    return "\n".join([*included, text])
+
+
+class NoFreeSlot(Exception):
+    """Store.begin_send was asked to take a rate-limit slot with the in-flight mark and none is free
+    now: nothing was marked or reserved; the next free slot is `seconds` away."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no free rate-limit slot for {seconds:g} s")
+        self.seconds = seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A slot of the global rate limit to take with the in-flight mark (see begin_send.lua)."""
+
+    key: str
+    interval_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What Store.claim_to_send found: the pause (its raw record) and nothing claimed; or the messages
+    now SENDING under the lease, the ids among them whose phone is opted out (the STOP confirmation
+    aside), and the ids claimed whose records cannot be read."""
+
+    pause: str | None = None
+    messages: tuple[Message, ...] = ()
+    opted_out: frozenset[str] = frozenset()
+    unreadable: tuple[str, ...] = ()
 
 
 class RecipientOptedOut(Exception):
@@ -49,6 +84,7 @@ class Move:
     # The message's id_sms, for a move out of SENT: its id_sms map entry then takes the record's new
     # TTL. (A move to SENT that sets the id_sms field writes the entry without it.)
     id_sms: str = ""
+    counter: str = ""  # a counter (core.stats) incremented with the move, when it is made
 
 
 class Store:
@@ -128,11 +164,15 @@ class Store:
     def move(self, move: Move) -> tuple[bool, str]:
         return self.apply([move])[0]
 
-    def apply(self, moves: Iterable[Move]) -> list[tuple[bool, str]]:
-        """Each move is atomic on its own; (moved, previous-or-current state) for each.
+    def apply(self, moves: Iterable[Move], *, amounts: Mapping[str, int] | None = None) -> list[tuple[bool, str]]:
+        """Each move is atomic on its own; (moved, previous-or-current state) for each. Each move's
+        counter is incremented with it, and `amounts` are added to the counters in the same call.
 
         transition.lua gets the indexes of the allowed states and of the new one, each named by its
         state, and the id_sms map entry with a move to SENT that sets id_sms (see its header)."""
+        moves = list(moves)
+        amounts = {name: value for name, value in (amounts or {}).items() if value}
+        counting = bool(amounts) or any(m.counter for m in moves)
         now = time.time()
         moves_keys: list[list[str]] = []
         moves_args: list[list[str | int | float]] = []
@@ -159,7 +199,16 @@ class Store:
             header: list[str | int | float] = [len(chunk_keys)]
             for move_keys, move_args in zip(chunk_keys, chunk_args, strict=True):
                 header += [len(move_keys), len(move_args)]
-            calls.append(([k for ks in chunk_keys for k in ks], header + [v for vs in chunk_args for v in vs]))
+            call_keys = [k for ks in chunk_keys for k in ks]
+            call_args = header + [v for vs in chunk_args for v in vs]
+            if counting:  # the counters' trailer (see transition.lua); the amounts with the first chunk
+                added = amounts if start == 0 else {}
+                call_keys.append(keys.STATS)
+                call_args += [m.counter for m in moves[chunk]]
+                call_args.append(len(added))
+                for name, value in added.items():
+                    call_args += [name, value]
+            calls.append((call_keys, call_args))
         flat = [value for result in self._run_script(self._transition, calls) for value in result]
         return [(bool(int(flat[i])), _text(flat[i + 1])) for i in range(0, len(flat), 2)]
 
@@ -205,29 +254,73 @@ class Store:
         that hold the lease now, read in the same script, in the order asked. A message already
         SENDING under this same lease is returned too: a claim that ran again after its reply was
         lost gives back what the first one took."""
+        return list(self._claim_call(message_ids, lease=lease, lease_seconds=lease_seconds, extra={}).messages)
+
+    def claim_to_send(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, pause_key: str) -> Claim:
+        """Store.claim unless the account is paused (`pause_key` exists: nothing is claimed), the
+        claimed messages whose phone is on the opt-out list flagged: all in one round trip."""
+        extra = {"PAUSE": pause_key, "OPTOUT": keys.OPT_OUT}
+        return self._claim_call(message_ids, lease=lease, lease_seconds=lease_seconds, extra=extra)
+
+    def _claim_call(
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, extra: Mapping[str, str]
+    ) -> Claim:
         if not message_ids:
-            return []
-        named = _named_indexes([State.QUEUED, State.SENDING])
+            return Claim()
+        named = {**_named_indexes([State.QUEUED, State.SENDING]), **extra}
         hashes = [keys.message(i) for i in message_ids]
         args: list[str | float] = [lease, lease_seconds, len(message_ids), *message_ids, *named]
-        records = self._claim(keys=[*hashes, *named.values()], args=args)
-        claimed = [_parse(dict(zip(flat[0::2], flat[1::2], strict=True))) for flat in records]
-        return [m for m in claimed if m is not None]
+        reply = self._claim(keys=[*hashes, *named.values()], args=args)
+        if _text(reply[0]):
+            return Claim(pause=_text(reply[0]))
+        messages: list[Message] = []
+        opted_out: set[str] = set()
+        unreadable: list[str] = []
+        for i in range(1, len(reply), 3):
+            message_id, flag, flat = _text(reply[i]), _text(reply[i + 1]), reply[i + 2]
+            message = _parse(dict(zip(flat[0::2], flat[1::2], strict=True)))
+            if message is None or message.id != message_id:
+                unreadable.append(message_id)
+                continue
+            messages.append(message)
+            if flag == "1":
+                opted_out.add(message_id)
+        return Claim(None, tuple(messages), frozenset(opted_out), tuple(unreadable))
 
     def begin_send(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Mark messages in flight if they are still ours; the ids that may be sent."""
-        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True)
+        ours, _ = self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True)
+        return ours
+
+    def begin_send_in_slot(
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, slot: Slot, max_wait: float
+    ) -> tuple[set[str], float]:
+        """Store.begin_send and a slot of the rate limit at most `max_wait` seconds away, in one call:
+        the ids that may be sent, and the seconds to wait for the slot before sending. NoFreeSlot
+        (nothing marked or reserved) when no slot is that near."""
+        return self._keep_lease(
+            message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True, slot=slot, max_wait=max_wait
+        )
 
     def renew_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Renew the lease of messages still ours (not run out); the ids renewed."""
-        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=False)
+        ours, _ = self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=False)
+        return ours
 
-    def _keep_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, in_flight: bool) -> set[str]:
-        hashes = [keys.message(i) for i in message_ids]
-        sending = keys.state_index(State.SENDING)
-        flag = "1" if in_flight else "0"
-        ours = self._begin_send(keys=[*hashes, sending], args=[lease, lease_seconds, flag, *message_ids])
-        return {_text(i) for i in ours}
+    def _keep_lease(
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, in_flight: bool,
+        slot: Slot | None = None, max_wait: float = 0.0,
+    ) -> tuple[set[str], float]:  # fmt: skip
+        script_keys = [*(keys.message(i) for i in message_ids), keys.state_index(State.SENDING)]
+        args: list[str | float] = [lease, lease_seconds, "1" if in_flight else "0", "", 0]
+        if slot is not None:
+            script_keys.append(slot.key)
+            args[3:] = [slot.interval_us, int(max_wait * 1_000_000)]
+        reply = self._begin_send(keys=script_keys, args=[*args, *message_ids])
+        wait = int(reply[0]) / 1_000_000
+        if wait < 0:
+            raise NoFreeSlot(-wait)
+        return {_text(i) for i in reply[1:]}, wait
 
     def pop_due(self, *, now: float, limit: int) -> list[tuple[str, str]]:
         """Due SCHEDULED/DEFERRED messages moved to QUEUED: (id, priority) each."""

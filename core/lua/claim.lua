@@ -1,35 +1,49 @@
 -- Claim QUEUED messages for one worker under a lease, and return the claimed records whole, so that
--- the worker need not read them again. Claiming twice under the same lease (a claim whose reply was
--- lost, run again) claims nothing new and returns the same messages: a message already SENDING under
--- this lease is ours, whatever happened to the first reply.
+-- the worker need not read them again; in the same call, the account pause and the opt-out list the
+-- worker must heed before sending (one round trip where there were four). Claiming twice under the
+-- same lease (a claim whose reply was lost, run again) claims nothing new and returns the same
+-- messages: a message already SENDING under this lease is ours, whatever happened to the first reply.
 --
 -- KEYS[1..n]  the message hashes, in the order of the ids ARGV[4..3+n]
--- KEYS[n+1..] named indexes, each named by ARGV[3 + i] for KEYS[i] (i > n):
+-- KEYS[n+1..] named keys, each named by ARGV[3 + i] for KEYS[i] (i > n):
 --               "SENDING"        the sending index (score: when the lease runs out)
 --               "QUEUED:<p>"     the queued index of priority p, one each for high, normal, bulk
+--               "PAUSE"          (optional) the account pause: while it exists nothing is claimed
+--               "OPTOUT"         (optional) the opt-out set, to flag the claimed messages it holds
 -- ARGV[1]     lease token
 -- ARGV[2]     lease length in seconds, from Redis TIME
 -- ARGV[3]     n, the number of messages
 -- ARGV[4..3+n]     the message ids
 -- ARGV[4+n..]      the names of KEYS[n+1..], in order
--- Returns, in the order asked, for each message that is SENDING under this lease now, its whole hash
--- as HGETALL gives it (a flat field, value list). A message moved here leaves its queued index (by its
--- stored priority; an unknown priority reads "normal", as Priority.read says) and joins the sending
--- index with lease, lease_until (Redis TIME + ARGV[2]), inflight 0 and updated_at set.
+-- Returns {pause} and claims nothing when the pause key exists (its value). Otherwise {""} followed,
+-- in the order asked, for each message that is SENDING under this lease now, by its id, its opt-out
+-- flag ("1": its phone is on the opt-out list and it is not the STOP confirmation, "0" otherwise)
+-- and its whole hash as HGETALL gives it (a flat field, value list). A message moved here leaves its
+-- queued index (by its stored priority; an unknown priority reads "normal", as Priority.read says)
+-- and joins the sending index with lease, lease_until (Redis TIME + ARGV[2]), inflight 0 and
+-- updated_at set. (A QUEUED record has no TTL: every move to a state that is not final persists it.)
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local lease = ARGV[1]
-local lease_until = string.format('%.6f', now + tonumber(ARGV[2]))
 local n = tonumber(ARGV[3])
-
 local named = {}
 for i = n + 1, #KEYS do
   named[ARGV[3 + i]] = KEYS[i]
 end
-local sending = named['SENDING']
+if named['PAUSE'] then
+  local pause = redis.call('GET', named['PAUSE'])
+  if pause then
+    return {pause}
+  end
+end
 
-local claimed = {}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local lease = ARGV[1]
+local sending = named['SENDING']
+local lease_until = string.format('%.6f', now + tonumber(ARGV[2]))
+local moved_fields = {state = 'SENDING', lease = lease, lease_until = lease_until, inflight = '0',
+                      updated_at = string.format('%.6f', now)}
+
+local claimed = {}  -- {id, record (field -> value)} in the order asked
 local moved_from = {}
 for name, index in pairs(named) do
   if string.sub(name, 1, 7) == 'QUEUED:' then moved_from[index] = {} end
@@ -37,21 +51,47 @@ end
 local to_sending = {}
 for i = 1, n do
   local key, id = KEYS[i], ARGV[3 + i]
-  local seen = redis.call('HMGET', key, 'state', 'priority', 'lease')
-  local state = seen[1]
-  if state == 'QUEUED' then
-    local priority = seen[2] or 'normal'
+  local flat = redis.call('HGETALL', key)
+  local record = {}
+  for j = 1, #flat, 2 do
+    record[flat[j]] = flat[j + 1]
+  end
+  if record['state'] == 'QUEUED' then
+    local priority = record['priority'] or 'normal'
     table.insert(moved_from[named['QUEUED:' .. priority] or named['QUEUED:normal']], id)
     table.insert(to_sending, lease_until)
     table.insert(to_sending, id)
     redis.call('HSET', key, 'state', 'SENDING', 'lease', lease, 'lease_until', lease_until, 'inflight', '0',
-               'updated_at', string.format('%.6f', now))
-    redis.call('PERSIST', key)
-    table.insert(claimed, redis.call('HGETALL', key))
-  elseif state == 'SENDING' and seen[3] == lease then
-    table.insert(claimed, redis.call('HGETALL', key))
+               'updated_at', moved_fields['updated_at'])
+    for field, value in pairs(moved_fields) do
+      record[field] = value
+    end
+    table.insert(claimed, {id, record})
+  elseif record['state'] == 'SENDING' and record['lease'] == lease then
+    table.insert(claimed, {id, record})
   end
 end
+
+-- the opt-out list, once for the batch: the STOP confirmation is the one message it lets through
+local flags = {}
+local screened, screened_at = {}, {}
+for c, entry in ipairs(claimed) do
+  flags[c] = '0'
+  local record = entry[2]
+  if named['OPTOUT'] and record['opt_out_confirmation'] ~= '1' and record['phone'] then
+    table.insert(screened, record['phone'])
+    table.insert(screened_at, c)
+  end
+end
+local CHUNK = 1000  -- well within what unpack may spread
+for first = 1, #screened, CHUNK do
+  local last = math.min(first + CHUNK - 1, #screened)
+  local listed = redis.call('SMISMEMBER', named['OPTOUT'], unpack(screened, first, last))
+  for j = 1, #listed do
+    if listed[j] == 1 then flags[screened_at[first + j - 1]] = '1' end
+  end
+end
+
 -- the indexes, once for the batch (their order within the script makes no difference to anyone)
 for index, ids in pairs(moved_from) do
   if #ids > 0 then redis.call('ZREM', index, unpack(ids)) end
@@ -59,4 +99,16 @@ end
 if #to_sending > 0 then
   redis.call('ZADD', sending, unpack(to_sending))
 end
-return claimed
+
+local result = {''}
+for c, entry in ipairs(claimed) do
+  local flat = {}
+  for field, value in pairs(entry[2]) do
+    table.insert(flat, field)
+    table.insert(flat, value)
+  end
+  table.insert(result, entry[1])
+  table.insert(result, flags[c])
+  table.insert(result, flat)
+end
+return result

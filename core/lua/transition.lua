@@ -5,6 +5,11 @@
 -- many arguments it has; then each move's keys in KEYS, and its arguments in ARGV, one move after
 -- the other. Returns a flat list: two values for each move, as described below.
 --
+-- Counters (optional), kept in step with the moves in the same call: KEYS[k+1] (k being every move's
+-- keys) is the counters hash; after the moves' arguments come m counter names, one per move ("" for
+-- none), each incremented by 1 when its move is made; then c, and c field, increment pairs added
+-- whatever the moves did (what a request cost is spent even when a move finds the message changed).
+--
 -- One move's KEYS and ARGV (numbered from 1 within the move):
 --
 -- KEYS[1]     message hash (sms:msg:<id>)
@@ -102,5 +107,26 @@ for i = 1, m do
   table.insert(results, outcome[1])
   table.insert(results, outcome[2])
   k, a = k + nk, a + na
+end
+if #KEYS > k then
+  local counters = KEYS[k + 1]
+  local made, order = {}, {}
+  for i = 1, m do
+    local name = ARGV[a + i]
+    if results[2 * i - 1] == 1 and name ~= '' then
+      if not made[name] then
+        made[name] = 0
+        table.insert(order, name)
+      end
+      made[name] = made[name] + 1
+    end
+  end
+  for _, name in ipairs(order) do
+    redis.call('HINCRBY', counters, name, made[name])
+  end
+  local c = tonumber(ARGV[a + m + 1])
+  for j = 1, c do
+    redis.call('HINCRBY', counters, ARGV[a + m + 2 * j], ARGV[a + m + 2 * j + 1])
+  end
 end
 return results

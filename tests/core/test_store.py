@@ -62,7 +62,7 @@ def test_a_field_condition_guards_the_move(store):
 
 def test_begin_send_refuses_messages_taken_from_us(store, redis_client):
     store.create([queued("a"), queued("b"), queued("c")])
-    lease_until = store.now() + 30
+    lease_until = store.now() + 5  # a third of it left: renewed with the mark
     for message_id in "abc":
         store.move(Move(message_id, (State.QUEUED,), State.SENDING,
                         fields=(("lease", "L1"), ("inflight", "0"), ("lease_until", lease_until))))  # fmt: skip
@@ -75,6 +75,18 @@ def test_begin_send_refuses_messages_taken_from_us(store, redis_client):
     assert redis_client.zscore(keys.SENDING_INDEX, "a") > store.now() + 25
     # ... and once in flight, the sweeper can no longer queue it again
     assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1", when=("inflight", "0")))[0] is False
+
+
+def test_a_lease_taken_moments_ago_gets_the_in_flight_mark_only(store, redis_client):
+    store.create([queued("a")])
+    store.claim(["a"], lease="L1", lease_seconds=30)
+    claimed_until = redis_client.hget("sms:msg:a", "lease_until")
+    index_score = redis_client.zscore(keys.SENDING_INDEX, "a")
+    assert store.begin_send(["a"], lease="L1", lease_seconds=30) == {"a"}
+    record = redis_client.hgetall("sms:msg:a")
+    assert record["inflight"] == "1"
+    assert record["lease_until"] == claimed_until
+    assert redis_client.zscore(keys.SENDING_INDEX, "a") == index_score == float(claimed_until)  # still agreeing
 
 
 def test_the_sweeper_moves_a_message_only_while_its_lease_has_run_out(store, redis_client):
@@ -413,3 +425,84 @@ def test_many_moves_in_one_call_are_each_decided_alone(store, redis_client):
     assert redis_client.zcard(keys.queued_index("normal")) == redis_client.zcard(keys.queued_index("bulk")) == 0
     assert redis_client.zcard(keys.SENDING_INDEX) == len(ids) - 1
     assert redis_client.hget("sms:msg:m13", "n") == "m13" and redis_client.hget("sms:msg:m5", "n") is None
+
+
+# -- the claim before a send: pause and opt-outs in the same call ---------------------------------
+
+
+def test_a_claim_to_send_while_paused_claims_nothing_and_returns_the_pause(store, redis_client):
+    store.create([queued("a")])
+    redis_client.set("sms:pause:demo", '{"reason": "funds", "until": 1}')
+    claim = store.claim_to_send(["a"], lease="L1", lease_seconds=30, pause_key="sms:pause:demo")
+    assert claim.pause == '{"reason": "funds", "until": 1}' and claim.messages == ()
+    assert redis_client.hget("sms:msg:a", "state") == "QUEUED" and indexes_of(redis_client, "a") == [
+        keys.queued_index("normal")
+    ]
+
+
+def test_a_claim_to_send_flags_opted_out_phones_but_never_the_stop_confirmation(store, redis_client):
+    now = time.time()
+    confirmation = Message(id="c", phone="37060000009", text="stopped", sender="LightSMS", state=State.QUEUED,
+                           created_at=now, updated_at=now, opt_out_confirmation=True)  # fmt: skip
+    other = Message(id="o", phone="37060000009", text="hi", sender="LightSMS", state=State.QUEUED,
+                    created_at=now, updated_at=now)  # fmt: skip
+    store.create([queued("a"), confirmation, other])
+    store.opt_out("37060000009")
+    claim = store.claim_to_send(["a", "c", "o"], lease="L1", lease_seconds=30, pause_key="sms:pause:none")
+    assert claim.pause is None
+    assert [m.id for m in claim.messages] == ["a", "c", "o"]
+    assert claim.opted_out == {"o"}
+    assert all(m.state is State.SENDING and m.lease == "L1" for m in claim.messages)
+
+
+def test_a_claimed_record_that_cannot_be_read_is_named_not_dropped(store, redis_client):
+    store.create([queued("a")])
+    redis_client.hset("sms:msg:bad", mapping={"state": "QUEUED", "id": "bad", "attempts": "many"})  # by hand
+    claim = store.claim_to_send(["bad", "a"], lease="L1", lease_seconds=30, pause_key="sms:pause:none")
+    assert [m.id for m in claim.messages] == ["a"] and claim.unreadable == ("bad",)
+
+
+# -- counters kept with the moves -----------------------------------------------------------------
+
+
+def test_counters_move_with_their_moves_and_amounts_are_added_whatever_the_moves_did(store, redis_client):
+    store.create([queued("a"), queued("b")])
+    moves = [
+        Move("a", (State.QUEUED,), State.FAILED, counter="failed:local"),
+        Move("b", (State.QUEUED,), State.FAILED, counter="failed:local"),
+        Move("gone", (State.QUEUED,), State.FAILED, counter="failed:local"),  # not made: not counted
+    ]
+    assert [ok for ok, _ in store.apply(moves, amounts={"cost_nanos": 5, "parts": 0})] == [True, True, False]
+    assert redis_client.hgetall(keys.STATS) == {"failed:local": "2", "cost_nanos": "5"}
+    store.apply([Move("a", (State.QUEUED,), State.SENT, counter="sent")], amounts={"cost_nanos": 5})
+    assert redis_client.hgetall(keys.STATS) == {"failed:local": "2", "cost_nanos": "10"}  # spent all the same
+
+
+def test_counters_over_many_chunks_are_counted_once_each(store, redis_client):
+    ids = [f"m{i}" for i in range(250)]
+    store.create([queued(i) for i in ids])
+    moves = [Move(i, (State.QUEUED,), State.FAILED, counter="failed:local") for i in ids]
+    store.apply(moves, amounts={"parts": 7})
+    assert redis_client.hgetall(keys.STATS) == {"failed:local": "250", "parts": "7"}
+
+
+# -- the in-flight mark with a slot of the rate limit ---------------------------------------------
+
+
+def test_the_mark_takes_a_slot_only_when_one_is_near_and_a_message_is_ours(store, redis_client):
+    from core.store import NoFreeSlot, Slot
+
+    store.create([queued("a"), queued("b")])
+    store.claim(["a", "b"], lease="L1", lease_seconds=30)
+    slot = Slot("sms:limiter:unit", 1_000_000)  # one request a second
+    ours, wait = store.begin_send_in_slot(["a"], lease="L1", lease_seconds=30, slot=slot, max_wait=0.02)
+    assert (ours, wait) == ({"a"}, 0.0)
+    next_slot = redis_client.get("sms:limiter:unit")
+    with pytest.raises(NoFreeSlot) as refused:  # the next slot is a second away
+        store.begin_send_in_slot(["b"], lease="L1", lease_seconds=30, slot=slot, max_wait=0.02)
+    assert 0.9 < refused.value.seconds <= 1.0
+    assert redis_client.hget("sms:msg:b", "inflight") == "0"  # nothing marked ...
+    assert redis_client.get("sms:limiter:unit") == next_slot  # ... nor reserved
+    # a batch no longer ours takes no slot at all
+    assert store.begin_send_in_slot(["b"], lease="L2", lease_seconds=30, slot=slot, max_wait=5) == (set(), 0.0)
+    assert redis_client.get("sms:limiter:unit") == next_slot
