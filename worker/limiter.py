@@ -13,6 +13,11 @@ from core.stats import Stats
 from core.store import load_script
 
 
+def wait_counts(seconds: float) -> dict[str, int]:
+    """The counters of one wait for a slot (`lightsms-queue metrics` shows them)."""
+    return {"limiter_waits": 1, "limiter_wait_ms": round(seconds * 1000)} if seconds > 0 else {}
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -56,8 +61,7 @@ class RateLimiter:
             wait = self._reserve(max_wait)
             if wait >= 0:
                 waited += wait
-                if waited > 0:
-                    self._count({"limiter_waits": 1, "limiter_wait_ms": round(waited * 1000)})
+                self.record_wait(waited)
                 if wait > 0:
                     self._sleep(wait)
                 return None
@@ -68,6 +72,10 @@ class RateLimiter:
                 return distance
             self._sleep(nap)
             waited += nap
+
+    def record_wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._count(wait_counts(seconds))
 
     def _count(self, counts: dict[str, int]) -> None:
         """Counters for `lightsms-queue metrics`; best effort: a count lost to a Redis blip is no reason to fail."""

@@ -26,9 +26,9 @@ LATE_TRUTHS = frozenset({State.SENT, State.FAILED, State.SUPPRESSED})
 class Plan:
     """The moves for one batch, and what else follows from them once they are applied."""
 
-    moves: list[Move] = field(default_factory=list)
-    counters: list[str] = field(default_factory=list)  # one stats counter per move, "" for none
+    moves: list[Move] = field(default_factory=list)  # each with its stats counter, counted as it is made
     opt_outs: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)  # counted with the moves, whatever they do (waits)
     cost: Decimal = Decimal(0)
     parts: int = 0
     price_per_part: Decimal | None = None  # the last accepted phone's cost / parts, when both were read
@@ -120,10 +120,6 @@ class OutcomePlanner:
         fields = {**fields, "inflight": "0"} if state is State.UNKNOWN else {**fields, "lease": "", "inflight": "0"}
         allowed = (State.SENDING, State.UNKNOWN) if state in LATE_TRUTHS else (State.SENDING,)
         self.plan.moves.append(
-            Move(message.id, allowed, state, score=score, lease=self.lease, ttl=ttl, fields=tuple(fields.items()))
-        )
-        self.plan.counters.append(counter)
-
-
-def counts(plan: Plan, moved: list[bool]) -> Counter[str]:
-    return Counter(c for c, ok in zip(plan.counters, moved, strict=True) if ok and c)
+            Move(message.id, allowed, state, score=score, lease=self.lease, ttl=ttl, fields=tuple(fields.items()),
+                 counter=counter)
+        )  # fmt: skip

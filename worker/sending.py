@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -27,11 +28,11 @@ from tenacity import (
 )
 
 from core.message import Message
-from core.pause import AccountCircuit
+from core.pause import AccountCircuit, Pause
 from core.settings import Settings
 from core.states import State
-from core.stats import Stats
-from core.store import Move, Store
+from core.stats import Stats, amounts
+from core.store import Move, NoFreeSlot, Slot, Store
 from lightsms.codes import SPLIT_CODES, Outcome
 from lightsms.errors import (
     AccountError,
@@ -46,8 +47,8 @@ from lightsms.validation import validate_sender, validate_text
 
 from .batching import plan_batches
 from .leases import LeaseKeeper
-from .limiter import RateLimiter
-from .outcomes import OutcomePlanner, Plan, counts
+from .limiter import RateLimiter, wait_counts
+from .outcomes import OutcomePlanner, Plan
 from .policy import RetryPolicy
 
 log = logging.getLogger("lightsms_queue.send")
@@ -59,6 +60,9 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingErro
 REDIS_PATIENCE = 60.0
 # A Retry-After longer than this is not believed to the letter: the message waits at most a day.
 LONGEST_ASKED_WAIT = 86400.0
+# A rate-limit slot this near is taken with the in-flight mark, in one call, and waited for after it:
+# the mark leads its request by no more than this. A further slot is waited for before the mark.
+SLOT_WITH_MARK = 0.02
 
 
 class SendsSms(Protocol):
@@ -106,37 +110,68 @@ class BatchSender:
         return int(self.settings.lightsms_record_ttl_days * 86400)
 
     def run(self, message_ids: Sequence[str]) -> None:
-        found = [m for m in self._durably(lambda: self.store.get_many(message_ids))
-                 if m is not None and m.state is State.QUEUED]  # fmt: skip
-        sendable = self._screen(found)
-        for batch in plan_batches(sendable, size=self.settings.lightsms_batch_size):
-            self._send_batch(batch)
+        """Claim the task's messages (claim.lua also answers whether the account is paused and which
+        phones are opted out: one round trip), finish those that must not go, send the rest in batches."""
+        lease = uuid.uuid4().hex
+        seconds = self.settings.lightsms_lease_seconds
+        claim = self._durably(
+            lambda: self.store.claim_to_send(
+                message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key
+            )
+        )
+        if claim.pause is not None:
+            pause = AccountCircuit.read(claim.pause) or Pause("paused", None, time.time())
+            self._defer_waiting(message_ids, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
+            return
+        if claim.unreadable:
+            self._finish_unreadable(claim.unreadable, lease)
+        if not claim.messages:
+            return
+        claimed = list(claim.messages)
+        holding = self.leases.holding(lease, [m.id for m in claimed]) if self.leases else nullcontext()
+        with holding:
+            sendable = self._screen(claimed, lease, claim.opted_out)
+            batches = plan_batches(sendable, size=self.settings.lightsms_batch_size)
+            for n, batch in enumerate(batches):
+                try:
+                    # the claim checked the pause for the first batch; a later one checks it again
+                    if n == 0 or not self._deferred_for_pause(batch, lease):
+                        self._send_claimed(batch, lease)
+                except BaseException as exc:
+                    self._give_back([m for later in batches[n + 1 :] for m in later], lease, exc)
+                    raise
 
     # -- before sending ------------------------------------------------------------------------
-    def _screen(self, messages: list[Message]) -> list[Message]:
+    def _screen(self, messages: list[Message], lease: str, opted_out: frozenset[str]) -> list[Message]:
         """Finish what must not be sent (expired, opted out, invalid) and return the rest."""
         now = time.time()
-        opted = self._durably(lambda: self.store.opted_out([m.phone for m in messages]))
         finish: list[Move] = []
         sendable: list[Message] = []
         for m in messages:
-            refusal = self._refusal(m, now=now, opted_out=m.phone in opted)
+            refusal = self._refusal(m, now=now, opted_out=m.id in opted_out)
             if refusal is None:
                 sendable.append(m)
                 continue
             state, code, meaning = refusal
+            counter = {State.FAILED: "failed:local", State.SUPPRESSED: "suppressed"}[state]
             finish.append(
-                Move(m.id, (State.QUEUED,), state, ttl=self.record_ttl,
-                     fields=(("error_code", code), ("error_meaning", meaning)))
+                Move(m.id, (State.SENDING,), state, lease=lease, ttl=self.record_ttl, counter=counter,
+                     fields=(("lease", ""), ("inflight", "0"), ("error_code", code), ("error_meaning", meaning)))
             )  # fmt: skip
         if finish:
-            moved = [ok for ok, _ in self._durably(lambda: self.store.apply(finish))]
-            counter = {State.FAILED: "failed:local", State.SUPPRESSED: "suppressed"}
-            self._side_effect(
-                "counters",
-                lambda: self.stats.record({counter[mv.to]: 1 for mv, ok in zip(finish, moved, strict=True) if ok}),
-            )
+            self._durably(lambda: self.store.apply(finish))
         return sendable
+
+    def _finish_unreadable(self, message_ids: Sequence[str], lease: str) -> None:
+        """Claimed records that cannot be read (written by hand, perhaps) cannot be sent: FAILED, with
+        why, rather than left SENDING for the sweeper to queue again and again."""
+        log.error("%d claimed message record(s) cannot be read: FAILED, not sent", len(message_ids))
+        meaning = "the message record cannot be read"
+        moves = [Move(i, (State.SENDING,), State.FAILED, lease=lease, ttl=self.record_ttl, counter="failed:local",
+                      fields=(("lease", ""), ("inflight", "0"), ("error_code", "unreadable"),
+                              ("error_meaning", meaning)))
+                 for i in message_ids]  # fmt: skip
+        self._durably(lambda: self.store.apply(moves))
 
     def _refusal(self, m: Message, *, now: float, opted_out: bool) -> tuple[State, str, str] | None:
         if m.valid_until is not None and now > m.valid_until:
@@ -154,34 +189,37 @@ class BatchSender:
             return State.FAILED, "invalid", str(exc)
         return None
 
-    # -- one batch -----------------------------------------------------------------------------
-    def _send_batch(self, batch: list[Message]) -> None:
+    def _deferred_for_pause(self, batch: list[Message], lease: str) -> bool:
+        """A batch after the first, claimed with it: deferred under its lease if the account is paused now."""
         pause = self._durably(self.circuit.current)
-        if pause is not None:
-            self._defer_waiting(batch, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
-            return
-        lease = uuid.uuid4().hex
-        claimed = self._claim(batch, lease)
+        if pause is None:
+            return False
+        until, reason = self._recheck_at(pause.until), f"paused: {pause.reason}"
+        planner = self._planner(lease)
+        for m in batch:
+            planner.defer(m, until=until, reason=reason)
+        self._apply(planner.plan)
+        return True
+
+    def _give_back(self, claimed: list[Message], lease: str, failure: BaseException) -> None:
+        """Claimed messages whose batch never started, after a failure that ends the task: queued again
+        now, not left to the sweeper once their lease runs out."""
         if not claimed:
             return
-        holding = self.leases.holding(lease, [m.id for m in claimed]) if self.leases else nullcontext()
-        with holding:
-            self._send_claimed(claimed, lease)
+        try:
+            self._settle_unsettled(claimed, lease, failure)
+        except Exception as exc:  # noqa: BLE001 - the lease and the sweeper will; the failure goes on
+            log.error("claimed messages could not be given back (%s): the sweeper will", type(exc).__name__)
 
-    def _claim(self, batch: list[Message], lease: str) -> list[Message]:
-        """The messages that hold our lease now, as claim.lua returns them: a claim whose reply was
-        lost and that ran again gets back what it had moved, and the records it returns give a
-        duplicate task the current attempts."""
-        ids = [m.id for m in batch]
-        seconds = self.settings.lightsms_lease_seconds
-        return self._durably(lambda: self.store.claim(ids, lease=lease, lease_seconds=seconds))
+    def _planner(self, lease: str) -> OutcomePlanner:
+        return OutcomePlanner(
+            policy=self.policy, record_ttl=self.record_ttl, lease=lease, status_schedule=self.settings.status_schedule
+        )
 
     def _send_claimed(self, claimed: list[Message], lease: str) -> None:
         """One send.php call for the claimed messages, its outcome applied before anything else
         happens; halves of a batch LightSMS found too large follow, each applied in its turn."""
-        planner = OutcomePlanner(
-            policy=self.policy, record_ttl=self.record_ttl, lease=lease, status_schedule=self.settings.status_schedule
-        )
+        planner = self._planner(lease)
         failure: BaseException | None = None
         halves: list[list[Message]] = []
         try:
@@ -202,7 +240,7 @@ class BatchSender:
         batch as a whole for a reason one of its phones may cause (nothing was sent)."""
         in_request = list(claimed)  # narrowed by _call to what the request really carried
         try:
-            sent, results = self._call(claimed, lease, in_request)
+            sent, results = self._call(claimed, lease, in_request, planner.plan.counts)
         except RateLimited as exc:
             until = time.time() + max(exc.seconds, 0.1)
             for m in in_request:
@@ -234,7 +272,7 @@ class BatchSender:
         return []
 
     def _call(
-        self, claimed: list[Message], lease: str, in_request: list[Message]
+        self, claimed: list[Message], lease: str, in_request: list[Message], waits: Counter[str]
     ) -> tuple[list[Message], list[PhoneResult]]:
         """send.php once per attempt; tenacity retries only what provably never reached LightSMS.
 
@@ -252,19 +290,10 @@ class BatchSender:
             sleep=self.sleep,
             reraise=True,
         )
-        max_wait = self.settings.lightsms_limiter_max_wait
         for attempt in retrying:
             with attempt:
-                # A backlog behind the limit waits for its slot here, under the lease (renewed by the
-                # keeper), as long as the retry window has left and at most a third of a lease: it
-                # does not cycle through deferral, the due set and the queue for each missed slot.
                 left = window - (time.monotonic() - started)
-                patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
-                wait_for_slot = functools.partial(self.limiter.wait_for_slot, max_wait=max_wait, patience=patience)
-                distance = self._durably(wait_for_slot)
-                if distance is not None:
-                    raise RateLimited(distance)
-                in_request[:] = self._begin(in_request, lease)
+                in_request[:] = self._begin_with_slot(in_request, lease, left, waits)
                 if not in_request:
                     return [], []
                 sending = list(in_request)
@@ -290,10 +319,43 @@ class BatchSender:
 
         return wait
 
+    def _begin_with_slot(self, claimed: list[Message], lease: str, left: float, waits: Counter[str]) -> list[Message]:
+        """A slot of the rate limit, then the claimed messages still ours marked in flight: in one call
+        when a slot is free now (the common case), else after waiting for one. A backlog behind the
+        limit waits for its slot here, under the lease (renewed by the keeper), as long as the retry
+        window has `left` and at most a third of a lease: it does not cycle through deferral, the due
+        set and the queue for each missed slot. No slot even then: RateLimited."""
+        slot = Slot(self.limiter.key, self.limiter.interval_us)
+        seconds = self.settings.lightsms_lease_seconds
+        ids = [m.id for m in claimed]
+        try:
+            ours, wait = self._durably(lambda: self.store.begin_send_in_slot(
+                ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK))  # fmt: skip
+        except NoFreeSlot:
+            pass
+        else:
+            if wait > 0:
+                waits.update(wait_counts(wait))  # counted with the outcome: no round trip of its own
+                self.sleep(wait)
+            return self._still_ours(claimed, ours)
+        patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
+        max_wait = self.settings.lightsms_limiter_max_wait
+        wait_for_slot = functools.partial(self.limiter.wait_for_slot, max_wait=max_wait, patience=patience)
+        distance = self._durably(wait_for_slot)
+        if distance is not None:
+            raise RateLimited(distance)
+        return self._begin(claimed, lease)
+
     def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""
         seconds = self.settings.lightsms_lease_seconds
-        ours = self._durably(lambda: self.store.begin_send([m.id for m in claimed], lease=lease, lease_seconds=seconds))
+        ids = [m.id for m in claimed]
+        return self._still_ours(
+            claimed, self._durably(lambda: self.store.begin_send(ids, lease=lease, lease_seconds=seconds))
+        )
+
+    @staticmethod
+    def _still_ours(claimed: list[Message], ours: set[str]) -> list[Message]:
         if len(ours) < len(claimed):
             log.error(
                 "%d message(s) were taken from this worker (lease ran out) before sending", len(claimed) - len(ours)
@@ -314,8 +376,9 @@ class BatchSender:
         """The moves first; then each side effect on its own, so that one failing skips no other."""
         moved: list[bool] = []
         if plan.moves:
+            spent = {**amounts(cost=plan.cost, parts=plan.parts), **plan.counts}
             try:
-                moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves))]
+                moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves, amounts=spent))]
             except Exception:
                 # Redis stayed away longer than we wait: the lease and the sweeper take over. What
                 # LightSMS said must not be lost with it: the log keeps it for an operator.
@@ -327,7 +390,6 @@ class BatchSender:
         for move, ok in zip(plan.moves, moved, strict=True):
             if not ok:
                 log.error("message %s changed under our lease; not moved to %s", move.message_id, move.to)
-        self._side_effect("counters", lambda: self.stats.record(counts(plan, moved), cost=plan.cost, parts=plan.parts))
         for phone in plan.opt_outs:
             self._side_effect("an opt-out", lambda p=phone: self.store.opt_out(p))  # type: ignore[misc]
             log.info("recipient %s is on a LightSMS stop list: opted out locally", mask_phone(phone))
@@ -351,6 +413,7 @@ class BatchSender:
             moves.append(Move(m.id, (State.SENDING,), State.QUEUED, score=now, lease=lease, when=("inflight", "0"),
                               fields=(("lease", ""), ("queued_at", now))))  # fmt: skip
             moves.append(Move(m.id, (State.SENDING,), State.UNKNOWN, score=now, lease=lease, when=("inflight", "1"),
+                              counter="unknown",
                               fields=(("inflight", "0"), ("attempts", m.attempts + 1), ("error_code", "worker_error"),
                                       ("error_meaning", meaning))))  # fmt: skip
         results = self._durably(lambda: self.store.apply(moves))
@@ -361,8 +424,6 @@ class BatchSender:
         log.error("send failed unexpectedly (%s): %d message(s) queued again, %d UNKNOWN", name, len(requeued),
                   unknown)  # fmt: skip
         log.debug("the failure", exc_info=failure)
-        if unknown:
-            self._side_effect("counters", lambda: self.stats.record({"unknown": unknown}))
         if requeued:
             self._side_effect("queueing again", lambda: self.requeue(requeued))
 
@@ -372,9 +433,9 @@ class BatchSender:
         except Exception as exc:  # noqa: BLE001 - logged; the next side effect must still happen
             log.error("%s could not be recorded after a send (%s)", what, type(exc).__name__)
 
-    def _defer_waiting(self, batch: list[Message], *, until: float, reason: str) -> None:
-        moves = [Move(m.id, (State.QUEUED,), State.DEFERRED, score=until, fields=(("reason", reason),))
-                 for m in batch]  # fmt: skip
+    def _defer_waiting(self, message_ids: Sequence[str], *, until: float, reason: str) -> None:
+        moves = [Move(i, (State.QUEUED,), State.DEFERRED, score=until, fields=(("reason", reason),))
+                 for i in message_ids]  # fmt: skip
         self._durably(lambda: self.store.apply(moves))
 
     def _pause(self, code: int | None, meaning: str) -> None:
@@ -390,6 +451,10 @@ class BatchSender:
 
     def _durably(self, operation: Callable[[], T]) -> T:
         """Redis calls around a send must survive a Redis restart: retry them for a while."""
+        try:  # the hot path: tried once without building a Retrying for it
+            return operation()
+        except REDIS_ERRORS:
+            pass
         for attempt in Retrying(
             retry=retry_if_exception_type(REDIS_ERRORS),
             stop=stop_after_delay(REDIS_PATIENCE),

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from core import keys
+from core.message import Message
 from core.states import State
 from lightsms.codes import Outcome
 from lightsms.errors import InsufficientFundsError, ProviderUnavailableError, ThrottledError
@@ -56,10 +57,11 @@ def test_a_shutdown_during_the_request_settles_then_lets_the_shutdown_through(ha
 def test_a_failure_before_the_request_queues_the_claimed_messages_again(harness):
     h = harness(lambda phones: [accepted(p) for p in phones])
 
-    def broken_limiter(*, max_wait: float, patience: float = 0.0) -> float | None:
-        raise RuntimeError("limiter script missing")
+    def broken_begin(*args: object, **kwargs: object) -> set[str]:
+        raise RuntimeError("the limiter's script is missing")
 
-    h.limiter.wait_for_slot = broken_limiter  # type: ignore[method-assign]
+    h.store.begin_send = broken_begin  # type: ignore[method-assign]
+    h.store.begin_send_in_slot = broken_begin  # type: ignore[method-assign]
     ids = h.enqueue()
     h.sender.run(ids)
     assert h.states(ids) == [State.QUEUED] * 3
@@ -100,14 +102,16 @@ def test_each_side_effect_happens_when_another_fails(harness):
 
     h = harness(answer)
 
-    def broken_counters(*args, **kwargs) -> None:
+    def broken_opt_out(*args, **kwargs) -> None:
         raise redis.ResponseError("WRONGTYPE")
 
-    h.stats.record = broken_counters  # type: ignore[method-assign]
+    h.store.opt_out = broken_opt_out  # type: ignore[method-assign]
     ids = h.enqueue()
     h.sender.run(ids)
     assert h.states(ids) == [State.SUPPRESSED, State.DEFERRED, State.SENT]
-    assert h.store.opted_out(PHONES) == {PHONES[0]}
+    assert h.store.opted_out(PHONES) == set()  # the one that failed
+    counters = h.stats.read()  # kept with the moves
+    assert (counters["suppressed"], counters["sent"], counters["cost"]) == ("1", "1", "0.0144")
     pause = h.circuit.current()
     assert pause is not None and pause.for_funds
     assert h.circuit.price() == Decimal("0.0144")
@@ -286,3 +290,62 @@ def test_a_probe_ends_only_the_first_pauses_of_a_run_and_never_one_set_by_hand(h
     ids = h.enqueue(PHONES[:1])
     h.sender.run(ids)
     assert h.store.redis.zscore(keys.DUE_INDEX, ids[0]) >= time.time() + 0.2
+
+
+# -- one claim for the whole task --------------------------------------------------------------
+
+
+def test_a_record_that_cannot_be_read_fails_with_why_and_is_not_sent(harness, redis_client):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    [good] = h.enqueue(PHONES[:1])
+    redis_client.hset("sms:msg:bad", mapping={"state": "QUEUED", "id": "bad", "attempts": "many"})
+    h.sender.run(["bad", good])
+    record = redis_client.hgetall("sms:msg:bad")
+    assert (record["state"], record["error_code"]) == ("FAILED", "unreadable")
+    assert redis_client.zscore(keys.SENDING_INDEX, "bad") is None  # nothing left for the sweeper
+    assert h.states([good]) == [State.SENT] and h.client.calls == [PHONES[:1]]
+
+
+def test_a_pause_that_comes_during_a_task_holds_its_later_batches(harness):
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        # another worker meets an account problem while this batch is in flight
+        h.circuit.pause(reason="insufficient funds", code=32, seconds=60)
+        return [accepted(p) for p in phones]
+
+    h = harness(answer)
+    first = h.enqueue(PHONES[:1], prefix="first")
+    now = time.time()
+    later = [Message(id="later", phone=PHONES[1], text="another text", sender="LightSMS", state=State.QUEUED,
+                     created_at=now, updated_at=now)]  # fmt: skip
+    h.store.create(later)
+    h.sender.run([*first, "later"])
+    assert h.states(first) == [State.SENT]
+    [held] = h.store.get_many(["later"])
+    assert held is not None and held.state is State.DEFERRED and held.lease is None
+    assert len(h.client.calls) == 1
+
+
+def test_a_shutdown_in_one_batch_gives_the_later_batches_back_at_once(harness):
+    h = harness(raising(KeyboardInterrupt()))
+    first = h.enqueue(PHONES[:1], prefix="first")
+    now = time.time()
+    h.store.create([Message(id="later", phone=PHONES[1], text="another text", sender="LightSMS",
+                            state=State.QUEUED, created_at=now, updated_at=now)])  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        h.sender.run([*first, "later"])
+    assert h.states([*first, "later"]) == [State.UNKNOWN, State.QUEUED]  # the request may have gone; not the later
+    assert h.requeued == [("later", "normal")]
+
+
+def test_a_wait_for_a_near_slot_is_counted_with_the_outcome(harness, redis_client, monkeypatch):
+    monkeypatch.setattr("worker.sending.SLOT_WITH_MARK", 5.0)
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    seconds, micros = redis_client.time()
+    redis_client.set(h.limiter.key, str(seconds * 1_000_000 + micros + 2_000_000))  # the next slot in 2 s
+    slept: list[float] = []
+    h.sender.sleep = slept.append
+    ids = h.enqueue(PHONES[:1])
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] and len(slept) == 1 and 1.5 < slept[0] <= 2.0
+    counters = h.stats.read()
+    assert counters["limiter_waits"] == "1" and int(counters["limiter_wait_ms"]) == round(slept[0] * 1000)
