@@ -50,6 +50,7 @@ DEMO_LOGIN = "demo"
 DEMO_API_KEY = "demo-key"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "simulator"})
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_BROKER_SCHEMES = ("redis", "rediss", "sentinel", "redis+socket")  # kombu's Redis transports
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -205,6 +206,10 @@ class CoreSettings(_FromEnvironment):
             db = store.path.strip("/") or "0"
             return ";".join(f"sentinel://{auth}{host}:{port}/{db}" for host, port in self.sentinels)
         return self.store_url
+
+    @property
+    def broker_on_redis(self) -> bool:
+        return self.broker_url.split(":", 1)[0].lower() in REDIS_BROKER_SCHEMES
 
     @property
     def broker_transport_options(self) -> dict[str, Any]:
