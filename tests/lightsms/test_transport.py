@@ -221,3 +221,27 @@ def test_connection_refused_is_connect_error() -> None:
     probe.close()
     with pytest.raises(errors.ConnectError, match="connection refused"):
         Transport().get(f"http://127.0.0.1:{port}/external/get/send.php", SECRET_QUERY, endpoint="send.php")
+
+
+def test_an_egress_proxy_and_no_proxy_from_the_environment_are_honoured(monkeypatch) -> None:
+    """Read once per origin, not by requests on every call, but read: HTTP_PROXY carries the request
+    (the proxy gets the absolute URL), and NO_PROXY takes a host out of it."""
+    seen: list[bytes] = []
+
+    def proxy(conn: socket.socket) -> None:
+        seen.append(b"")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    with one_shot_server(proxy) as url:
+        proxy_origin = url.split("/external")[0]
+        monkeypatch.setenv("HTTP_PROXY", proxy_origin)
+        monkeypatch.setenv("NO_PROXY", "direct.invalid")
+        transport = Transport(timeout=(2, 2))
+        try:
+            assert transport.get("http://lightsms.invalid/external/get/send.php", {"a": "1"}) == "ok"
+            assert len(seen) == 1  # through the proxy: lightsms.invalid itself does not resolve
+            with pytest.raises(errors.LightSmsError):
+                transport.get("http://direct.invalid/external/get/send.php", {"a": "1"})  # straight: no such host
+            assert len(seen) == 1
+        finally:
+            transport.close()
