@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import redis
@@ -50,32 +51,26 @@ class RateLimiter:
         """Wait for a slot at most max_wait seconds away; False when there is none (the caller defers)."""
         return self.wait_for_slot(max_wait=max_wait) is None
 
-    def wait_for_slot(self, *, max_wait: float, patience: float = 0.0) -> float | None:
-        """Take a slot and wait for it: None once it has come. A slot is reserved only when it is at
-        most max_wait seconds away; while the next free one is further, wait until it is that near
-        and ask again, for at most `patience` seconds in all (a backlog behind the limit waits here,
-        holding its lease, instead of cycling through deferral, the due set and the queue). When
-        even that is not enough: the seconds until the next free slot, nothing reserved."""
-        waited = 0.0
-        while True:
-            wait = self._reserve(max_wait)
-            if wait >= 0:
-                waited += wait
-                self.record_wait(waited)
-                if wait > 0:
-                    self._sleep(wait)
-                return None
-            distance = -wait
-            nap = max(distance - max_wait, 0.001)
-            if waited + nap > patience:
-                self._count({"limiter_full": 1})
-                return distance
-            self._sleep(nap)
-            waited += nap
-
-    def record_wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self._count(wait_counts(seconds))
+    def wait_for_slot(
+        self, *, max_wait: float, patience: float = 0.0, counts: Counter[str] | None = None
+    ) -> float | None:
+        """Take the next free slot if it is at most max_wait, or `patience` when that is longer, seconds
+        away, and wait for it: None once it has come. A backlog behind the limit thus takes its
+        place in line in one call and waits here, holding its lease, instead of asking again and
+        again or cycling through deferral, the due set and the queue. When the next free slot is
+        further: the seconds until it, nothing reserved. The wait, or the refusal, is counted in
+        `counts` when given (the caller records them with its own), else here and now."""
+        wait = self._reserve(max(max_wait, patience))
+        counted = wait_counts(wait) if wait >= 0 else {"limiter_full": 1}
+        if counts is not None:
+            counts.update(counted)
+        elif counted:
+            self._count(counted)
+        if wait < 0:
+            return -wait
+        if wait > 0:
+            self._sleep(wait)
+        return None
 
     def _count(self, counts: dict[str, int]) -> None:
         """Counters for `lightsms-queue metrics`; best effort: a count lost to a Redis blip is no reason to fail."""

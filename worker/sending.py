@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import redis
@@ -100,6 +100,7 @@ class BatchSender:
     requeue: Callable[[Sequence[tuple[str, str]]], None]  # publish tasks for (id, priority) already QUEUED
     leases: LeaseKeeper | None = None  # renews the leases of the batch in hand (None: the lease must outlast it)
     sleep: Callable[[float], None] = time.sleep
+    _limiter_booked_until: float = field(default=0.0, init=False)  # monotonic; a hint shared by the threads
 
     @property
     def policy(self) -> RetryPolicy:
@@ -328,19 +329,23 @@ class BatchSender:
         slot = Slot(self.limiter.key, self.limiter.interval_us)
         seconds = self.settings.lightsms_lease_seconds
         ids = [m.id for m in claimed]
-        try:
-            ours, wait = self._durably(lambda: self.store.begin_send_in_slot(
-                ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK))  # fmt: skip
-        except NoFreeSlot:
-            pass
-        else:
-            if wait > 0:
-                waits.update(wait_counts(wait))  # counted with the outcome: no round trip of its own
-                self.sleep(wait)
-            return self._still_ours(claimed, ours)
+        # While the limiter is known to be booked further ahead than SLOT_WITH_MARK (a backlog), the
+        # combined call would only be refused: go straight to waiting in line.
+        if time.monotonic() >= self._limiter_booked_until:
+            try:
+                ours, wait = self._durably(lambda: self.store.begin_send_in_slot(
+                    ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK))  # fmt: skip
+            except NoFreeSlot as busy:
+                self._limiter_booked_until = time.monotonic() + busy.seconds - SLOT_WITH_MARK
+            else:
+                if wait > 0:
+                    waits.update(wait_counts(wait))  # counted with the outcome: no round trip of its own
+                    self.sleep(wait)
+                return self._still_ours(claimed, ours)
         patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
         max_wait = self.settings.lightsms_limiter_max_wait
-        wait_for_slot = functools.partial(self.limiter.wait_for_slot, max_wait=max_wait, patience=patience)
+        wait_for_slot = functools.partial(self.limiter.wait_for_slot, max_wait=max_wait, patience=patience,
+                                          counts=waits)  # fmt: skip
         distance = self._durably(wait_for_slot)
         if distance is not None:
             raise RateLimited(distance)

@@ -88,3 +88,20 @@ def test_with_patience_a_caller_waits_for_a_far_slot_instead_of_giving_up(redis_
     counters = Stats(redis_client).read()
     assert counters["limiter_full"] == "1" and counters["limiter_waits"] == "1"
     assert limiter.reserve(max_wait=0.5) is None  # that slot is taken: the next is ~1 s away again
+
+
+def test_a_backlog_takes_its_place_in_line_in_one_call_and_its_caller_counts_the_wait(redis_client):
+    from collections import Counter
+
+    from core.stats import Stats
+
+    slept: list[float] = []
+    limiter = RateLimiter(redis_client, login="in-line", rate=1, sleep=slept.append, stats=Stats(redis_client))
+    counts: Counter[str] = Counter()
+    for _ in range(4):  # slots now, +1 s, +2 s, +3 s: each reserved at once, however far, within patience
+        assert limiter.wait_for_slot(max_wait=0.1, patience=5, counts=counts) is None
+    assert [round(s) for s in slept] == [1, 2, 3]
+    assert counts["limiter_waits"] == 3 and counts["limiter_wait_ms"] == sum(round(s * 1000) for s in slept)
+    assert limiter.wait_for_slot(max_wait=0.1, patience=2, counts=counts) is not None  # +4 s: past patience
+    assert counts["limiter_full"] == 1
+    assert Stats(redis_client).read() == {}  # left to the caller, who records them with its outcome
