@@ -50,9 +50,10 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """What Store.claim_to_send found: the pause (its raw record) and nothing claimed; or the messages
-    now SENDING under the lease, the ids among them whose phone is opted out (the STOP confirmation
-    aside), and the ids claimed whose records cannot be read."""
+    """What Store.claim_to_send found: the messages now SENDING under the lease, the ids among them
+    whose phone is opted out (the STOP confirmation aside), and the ids claimed whose records cannot
+    be read; and the pause (its raw record) when the account is paused: then nothing new was
+    claimed, and `messages` are only those the lease already held (a claim run again)."""
 
     pause: str | None = None
     messages: tuple[Message, ...] = ()
@@ -271,8 +272,6 @@ class Store:
         hashes = [keys.message(i) for i in message_ids]
         args: list[str | float] = [lease, lease_seconds, len(message_ids), *message_ids, *named]
         reply = self._claim(keys=[*hashes, *named.values()], args=args)
-        if _text(reply[0]):
-            return Claim(pause=_text(reply[0]))
         messages: list[Message] = []
         opted_out: set[str] = set()
         unreadable: list[str] = []
@@ -285,22 +284,27 @@ class Store:
             messages.append(message)
             if flag == "1":
                 opted_out.add(message_id)
-        return Claim(None, tuple(messages), frozenset(opted_out), tuple(unreadable))
+        return Claim(_text(reply[0]) or None, tuple(messages), frozenset(opted_out), tuple(unreadable))
 
-    def begin_send(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
-        """Mark messages in flight if they are still ours; the ids that may be sent."""
-        ours, _ = self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True)
+    def begin_send(
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, keep_if_left: float | None = None
+    ) -> set[str]:
+        """Mark messages in flight if they are still ours; the ids that may be sent. Their leases are
+        renewed, unless each has more than `keep_if_left` seconds left (what the request may take)."""
+        ours, _ = self._keep_lease(
+            message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True, keep_if_left=keep_if_left
+        )
         return ours
 
     def begin_send_in_slot(
-        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, slot: Slot, max_wait: float
-    ) -> tuple[set[str], float]:
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, slot: Slot, max_wait: float,
+        keep_if_left: float | None = None,
+    ) -> tuple[set[str], float]:  # fmt: skip
         """Store.begin_send and a slot of the rate limit at most `max_wait` seconds away, in one call:
         the ids that may be sent, and the seconds to wait for the slot before sending. NoFreeSlot
         (nothing marked or reserved) when no slot is that near."""
-        return self._keep_lease(
-            message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True, slot=slot, max_wait=max_wait
-        )
+        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True, slot=slot,
+                                max_wait=max_wait, keep_if_left=keep_if_left)  # fmt: skip
 
     def renew_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Renew the lease of messages still ours (not run out); the ids renewed."""
@@ -309,13 +313,14 @@ class Store:
 
     def _keep_lease(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, in_flight: bool,
-        slot: Slot | None = None, max_wait: float = 0.0,
+        slot: Slot | None = None, max_wait: float = 0.0, keep_if_left: float | None = None,
     ) -> tuple[set[str], float]:  # fmt: skip
         script_keys = [*(keys.message(i) for i in message_ids), keys.state_index(State.SENDING)]
-        args: list[str | float] = [lease, lease_seconds, "1" if in_flight else "0", "", 0]
+        keep = "" if keep_if_left is None else keep_if_left
+        args: list[str | float] = [lease, lease_seconds, "1" if in_flight else "0", "", 0, keep]
         if slot is not None:
             script_keys.append(slot.key)
-            args[3:] = [slot.interval_us, int(max_wait * 1_000_000)]
+            args[3:5] = [slot.interval_us, int(max_wait * 1_000_000)]
         reply = self._begin_send(keys=script_keys, args=[*args, *message_ids])
         wait = int(reply[0]) / 1_000_000
         if wait < 0:

@@ -28,10 +28,6 @@ def mask_phone(phone: object) -> str:
     return text[:keep] + "*" * (len(text) - 2 * keep) + text[-keep:]
 
 
-# A phone is checked where it enters and again by each layer that takes it (the worker's screen, the
-# client before send.php): phonenumbers is slow enough that the repeats were a tenth of a worker's
-# CPU on a bulk send, so recent answers are kept (typed: True and 1 are different inputs).
-@functools.lru_cache(maxsize=4096, typed=True)
 def normalize_phone(raw: object, *, default_region: str | None = None) -> str:
     """'+370 612 34567', '0037061234567', '37061234567' (or '861234567' with region LT) -> '37061234567'.
 
@@ -43,7 +39,17 @@ def normalize_phone(raw: object, *, default_region: str | None = None) -> str:
     """
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidInput("phone", f"expected a string, got {type(raw).__name__}")
-    text = str(raw).strip()
+    if default_region is not None and not isinstance(default_region, str):
+        raise InvalidInput("default_region", f"expected a string, got {type(default_region).__name__}")
+    return _normalized(str(raw), default_region)
+
+
+# A phone is checked where it enters and again by each layer that takes it (the worker's screen, the
+# client before send.php): phonenumbers is slow enough that the repeats were a tenth of a worker's
+# CPU on a bulk send, so recent answers are kept (for text only: an unhashable input never gets here).
+@functools.lru_cache(maxsize=4096)
+def _normalized(raw: str, default_region: str | None) -> str:
+    text = raw.strip()
     if not text:
         raise InvalidInput("phone", "empty phone number")
     cleaned = _SEPARATORS.sub("", text)

@@ -30,9 +30,10 @@ def worker_config(settings: Settings) -> dict[str, Any]:
     conf = celery_config(settings)
     if settings.broker_on_redis:
         # The store, not the broker, knows what is yet to be sent: a task lost with a killed worker
-        # leaves its messages QUEUED, and the sweeper gives them a task again within
-        # LIGHTSMS_REQUEUE_AFTER (a claim never sends one twice). kombu's emulated acks on Redis
-        # would only add eight commands per task and bring the task back an hour later, as a duplicate.
+        # leaves its messages QUEUED, and the sweeper gives them a task again (after
+        # LIGHTSMS_REQUEUE_AFTER, or once a backlog has drained; a claim never sends one twice).
+        # kombu's emulated acks on Redis would add eight commands a task and bring the task back an
+        # hour later, as a duplicate.
         conf["broker_transport_options"] = {"ack_emulation": False, **settings.broker_transport_options}
     conf.update(
         task_queues=(*QUEUES, MAINTENANCE_QUEUE, POLL_QUEUE),

@@ -10,8 +10,8 @@ Either way the AttributeError escapes, Celery calls it unrecoverable, and the wo
 (tests/worker/test_redis_restart.py, about one run in four).
 
 The old channel is gone either way, so these are treated as the connection errors they are. Its
-unacked tasks stay in Redis's unacked hash (restored after the visibility timeout, harmlessly: the
-claim sends nothing twice), and their messages are settled or queued again by the sweeper.
+unacked tasks are lost with it (the worker takes tasks without kombu's emulated acks:
+worker/celery_app.py), and their messages are settled or queued again by the sweeper.
 """
 
 from __future__ import annotations

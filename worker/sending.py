@@ -63,6 +63,7 @@ LONGEST_ASKED_WAIT = 86400.0
 # A rate-limit slot this near is taken with the in-flight mark, in one call, and waited for after it:
 # the mark leads its request by no more than this. A further slot is waited for before the mark.
 SLOT_WITH_MARK = 0.02
+REQUEST_ROOM = 5.0  # seconds of lease beyond a request's deadline, as the settings require
 
 
 class SendsSms(Protocol):
@@ -107,6 +108,12 @@ class BatchSender:
         return RetryPolicy.from_settings(self.settings)
 
     @property
+    def _request_time(self) -> float:
+        """Lease a request must have ahead of it, at the least: all it may take (the settings refuse a
+        lease shorter than that), and room for a renewal missed in a Redis blip."""
+        return self.settings.request_deadline + REQUEST_ROOM
+
+    @property
     def record_ttl(self) -> int:
         return int(self.settings.lightsms_record_ttl_days * 86400)
 
@@ -123,6 +130,8 @@ class BatchSender:
         if claim.pause is not None:
             pause = AccountCircuit.read(claim.pause) or Pause("paused", None, time.time())
             self._defer_waiting(message_ids, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
+            if claim.messages:  # already ours: a claim run again after its reply was lost
+                self._defer_claimed(list(claim.messages), lease, pause)
             return
         if claim.unreadable:
             self._finish_unreadable(claim.unreadable, lease)
@@ -195,12 +204,15 @@ class BatchSender:
         pause = self._durably(self.circuit.current)
         if pause is None:
             return False
+        self._defer_claimed(batch, lease, pause)
+        return True
+
+    def _defer_claimed(self, claimed: list[Message], lease: str, pause: Pause) -> None:
         until, reason = self._recheck_at(pause.until), f"paused: {pause.reason}"
         planner = self._planner(lease)
-        for m in batch:
+        for m in claimed:
             planner.defer(m, until=until, reason=reason)
         self._apply(planner.plan)
-        return True
 
     def _give_back(self, claimed: list[Message], lease: str, failure: BaseException) -> None:
         """Claimed messages whose batch never started, after a failure that ends the task: queued again
@@ -334,7 +346,8 @@ class BatchSender:
         if time.monotonic() >= self._limiter_booked_until:
             try:
                 ours, wait = self._durably(lambda: self.store.begin_send_in_slot(
-                    ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK))  # fmt: skip
+                    ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK,
+                    keep_if_left=self._request_time))  # fmt: skip
             except NoFreeSlot as busy:
                 self._limiter_booked_until = time.monotonic() + busy.seconds - SLOT_WITH_MARK
             else:
@@ -355,9 +368,9 @@ class BatchSender:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""
         seconds = self.settings.lightsms_lease_seconds
         ids = [m.id for m in claimed]
-        return self._still_ours(
-            claimed, self._durably(lambda: self.store.begin_send(ids, lease=lease, lease_seconds=seconds))
-        )
+        keep = self._request_time
+        ours = self._durably(lambda: self.store.begin_send(ids, lease=lease, lease_seconds=seconds, keep_if_left=keep))
+        return self._still_ours(claimed, ours)
 
     @staticmethod
     def _still_ours(claimed: list[Message], ours: set[str]) -> list[Message]:

@@ -7,7 +7,7 @@
 -- (one round trip, not two, on the hot path): only a slot at most ARGV[5] away, and only when a
 -- message is ours.
 --
--- KEYS[1..n]  the message hashes, in the order of ARGV[6..]
+-- KEYS[1..n]  the message hashes, in the order of ARGV[7..]
 -- KEYS[n+1]   sending index
 -- KEYS[n+2]   the limiter key, only when ARGV[4] is not ""
 -- ARGV[1]     lease token the messages must hold
@@ -15,17 +15,20 @@
 -- ARGV[3]     "1": mark them in flight (the request starts); "0": only renew
 -- ARGV[4]     the limiter's emission interval in microseconds; "" = take no slot
 -- ARGV[5]     the longest wait for that slot, in microseconds
--- ARGV[6..]   the message ids
+-- ARGV[6]     with the in-flight mark: a lease with more than this many seconds left is kept as it is
+--             ("" = always renewed); the caller passes what its request may take, and some
+-- ARGV[7..]   the message ids
 -- Returns {wait, id, ...}: the microseconds to wait for the slot taken (0 without one), and the ids
 -- that may be sent (SENDING under this lease, and the lease has not run out; the others were taken
 -- from us, or are about to be: the sweeper acts on a lease that ran out); or {-µs to the next free
 -- slot} when a slot was asked and none is near enough: then nothing was renewed, marked or reserved.
--- A lease with more than two thirds of its length left is not renewed by the in-flight mark (it
+-- A lease with enough left for the whole request (ARGV[6]) is not renewed by the in-flight mark (it
 -- was taken moments ago, and the lease keeper renews it): one write fewer on the hot path.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local n = #ARGV - 5
+local n = #ARGV - 6
+local keep_if_left = tonumber(ARGV[6])
 local sending = KEYS[n + 1]
 local length = tonumber(ARGV[2])
 local ours = {}
@@ -36,7 +39,7 @@ for i = 1, n do
   -- a lease that ran out is not ours any more, even before the sweeper has seen it
   if seen[1] == 'SENDING' and seen[2] == ARGV[1] and lease_until >= now then
     table.insert(ours, i)
-    fresh[i] = ARGV[3] == '1' and lease_until - now > length * 2 / 3
+    fresh[i] = ARGV[3] == '1' and keep_if_left ~= nil and lease_until - now > keep_if_left
   end
 end
 local wait = 0
@@ -51,7 +54,7 @@ local until_text = string.format('%.6f', now + length)
 local result = {wait}
 local renewed = {}
 for _, i in ipairs(ours) do
-  local id = ARGV[i + 5]
+  local id = ARGV[i + 6]
   if fresh[i] then
     redis.call('HSET', KEYS[i], 'inflight', '1')
   else

@@ -15,25 +15,23 @@
 -- ARGV[3]     n, the number of messages
 -- ARGV[4..3+n]     the message ids
 -- ARGV[4+n..]      the names of KEYS[n+1..], in order
--- Returns {pause} and claims nothing when the pause key exists (its value). Otherwise {""} followed,
--- in the order asked, for each message that is SENDING under this lease now, by its id, its opt-out
+-- Returns {pause} followed, in the order asked, for each message that is SENDING under this lease
+-- now, by its id, its opt-out
 -- flag ("1": its phone is on the opt-out list and it is not the STOP confirmation, "0" otherwise)
 -- and its whole hash as HGETALL gives it (a flat field, value list). A message moved here leaves its
 -- queued index (by its stored priority; an unknown priority reads "normal", as Priority.read says)
 -- and joins the sending index with lease, lease_until (Redis TIME + ARGV[2]), inflight 0 and
--- updated_at set. (A QUEUED record has no TTL: every move to a state that is not final persists it.)
+-- updated_at set. pause is "" unless the pause key exists: then it is its value, and nothing new is
+-- claimed (what this lease already holds is still returned: a claim run again after its reply was
+-- lost gives back what it had taken, paused or not). (A QUEUED record has no TTL: every move to a
+-- state that is not final persists it.)
 
 local n = tonumber(ARGV[3])
 local named = {}
 for i = n + 1, #KEYS do
   named[ARGV[3 + i]] = KEYS[i]
 end
-if named['PAUSE'] then
-  local pause = redis.call('GET', named['PAUSE'])
-  if pause then
-    return {pause}
-  end
-end
+local pause = named['PAUSE'] and redis.call('GET', named['PAUSE']) or false
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -56,7 +54,7 @@ for i = 1, n do
   for j = 1, #flat, 2 do
     record[flat[j]] = flat[j + 1]
   end
-  if record['state'] == 'QUEUED' then
+  if record['state'] == 'QUEUED' and not pause then
     local priority = record['priority'] or 'normal'
     table.insert(moved_from[named['QUEUED:' .. priority] or named['QUEUED:normal']], id)
     table.insert(to_sending, lease_until)
@@ -100,7 +98,7 @@ if #to_sending > 0 then
   redis.call('ZADD', sending, unpack(to_sending))
 end
 
-local result = {''}
+local result = {pause or ''}
 for c, entry in ipairs(claimed) do
   local flat = {}
   for field, value in pairs(entry[2]) do

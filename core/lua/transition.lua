@@ -8,7 +8,8 @@
 -- Counters (optional), kept in step with the moves in the same call: KEYS[k+1] (k being every move's
 -- keys) is the counters hash; after the moves' arguments come m counter names, one per move ("" for
 -- none), each incremented by 1 when its move is made; then c, and c field, increment pairs added
--- whatever the moves did (what a request cost is spent even when a move finds the message changed).
+-- when any move of the call is made, whichever (what a request cost is spent even when one move
+-- finds its message changed; a call run again after its reply was lost makes none, and adds nothing).
 --
 -- One move's KEYS and ARGV (numbered from 1 within the move):
 --
@@ -110,23 +111,27 @@ for i = 1, m do
 end
 if #KEYS > k then
   local counters = KEYS[k + 1]
-  local made, order = {}, {}
+  local made, order, any_made = {}, {}, false
   for i = 1, m do
     local name = ARGV[a + i]
-    if results[2 * i - 1] == 1 and name ~= '' then
-      if not made[name] then
-        made[name] = 0
-        table.insert(order, name)
+    if results[2 * i - 1] == 1 then
+      any_made = true
+      if name ~= '' then
+        if not made[name] then
+          made[name] = 0
+          table.insert(order, name)
+        end
+        made[name] = made[name] + 1
       end
-      made[name] = made[name] + 1
     end
   end
   for _, name in ipairs(order) do
     redis.call('HINCRBY', counters, name, made[name])
   end
-  local c = tonumber(ARGV[a + m + 1])
-  for j = 1, c do
-    redis.call('HINCRBY', counters, ARGV[a + m + 2 * j], ARGV[a + m + 2 * j + 1])
+  if any_made then
+    for j = 1, tonumber(ARGV[a + m + 1]) do
+      redis.call('HINCRBY', counters, ARGV[a + m + 2 * j], ARGV[a + m + 2 * j + 1])
+    end
   end
 end
 return results

@@ -77,12 +77,16 @@ def test_begin_send_refuses_messages_taken_from_us(store, redis_client):
     assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1", when=("inflight", "0")))[0] is False
 
 
-def test_a_lease_taken_moments_ago_gets_the_in_flight_mark_only(store, redis_client):
-    store.create([queued("a")])
-    store.claim(["a"], lease="L1", lease_seconds=30)
+def test_a_lease_with_room_for_the_whole_request_gets_the_in_flight_mark_only(store, redis_client):
+    store.create([queued("a"), queued("b")])
+    store.claim(["a", "b"], lease="L1", lease_seconds=30)
     claimed_until = redis_client.hget("sms:msg:a", "lease_until")
     index_score = redis_client.zscore(keys.SENDING_INDEX, "a")
-    assert store.begin_send(["a"], lease="L1", lease_seconds=30) == {"a"}
+    # a request that may take 18 s, where ~30 s are left: the lease is left as it is ...
+    assert store.begin_send(["a"], lease="L1", lease_seconds=30, keep_if_left=18) == {"a"}
+    # ... one that may take longer than what is left: renewed with the mark
+    assert store.begin_send(["b"], lease="L1", lease_seconds=60, keep_if_left=35) == {"b"}
+    assert float(redis_client.hget("sms:msg:b", "lease_until")) > float(claimed_until) + 25
     record = redis_client.hgetall("sms:msg:a")
     assert record["inflight"] == "1"
     assert record["lease_until"] == claimed_until
@@ -455,6 +459,17 @@ def test_a_claim_to_send_flags_opted_out_phones_but_never_the_stop_confirmation(
     assert all(m.state is State.SENDING and m.lease == "L1" for m in claim.messages)
 
 
+def test_a_claim_run_again_under_a_pause_still_returns_what_its_lease_took(store, redis_client):
+    store.create([queued("a"), queued("b")])
+    first = store.claim_to_send(["a"], lease="L1", lease_seconds=30, pause_key="sms:pause:demo")
+    assert [m.id for m in first.messages] == ["a"]  # and this reply was lost
+    redis_client.set("sms:pause:demo", '{"reason": "funds", "until": 1}')
+    again = store.claim_to_send(["a", "b"], lease="L1", lease_seconds=30, pause_key="sms:pause:demo")
+    assert again.pause is not None
+    assert [m.id for m in again.messages] == ["a"]  # held already; "b" is not claimed while paused
+    assert redis_client.hget("sms:msg:b", "state") == "QUEUED"
+
+
 def test_a_claimed_record_that_cannot_be_read_is_named_not_dropped(store, redis_client):
     store.create([queued("a")])
     redis_client.hset("sms:msg:bad", mapping={"state": "QUEUED", "id": "bad", "attempts": "many"})  # by hand
@@ -465,7 +480,7 @@ def test_a_claimed_record_that_cannot_be_read_is_named_not_dropped(store, redis_
 # -- counters kept with the moves -----------------------------------------------------------------
 
 
-def test_counters_move_with_their_moves_and_amounts_are_added_whatever_the_moves_did(store, redis_client):
+def test_counters_move_with_their_moves_and_amounts_with_the_call_that_makes_them(store, redis_client):
     store.create([queued("a"), queued("b")])
     moves = [
         Move("a", (State.QUEUED,), State.FAILED, counter="failed:local"),
@@ -474,8 +489,9 @@ def test_counters_move_with_their_moves_and_amounts_are_added_whatever_the_moves
     ]
     assert [ok for ok, _ in store.apply(moves, amounts={"cost_nanos": 5, "parts": 0})] == [True, True, False]
     assert redis_client.hgetall(keys.STATS) == {"failed:local": "2", "cost_nanos": "5"}
-    store.apply([Move("a", (State.QUEUED,), State.SENT, counter="sent")], amounts={"cost_nanos": 5})
-    assert redis_client.hgetall(keys.STATS) == {"failed:local": "2", "cost_nanos": "10"}  # spent all the same
+    # the same call run again (its reply was lost): nothing is moved, and nothing counted twice
+    assert [ok for ok, _ in store.apply(moves, amounts={"cost_nanos": 5})] == [False, False, False]
+    assert redis_client.hgetall(keys.STATS) == {"failed:local": "2", "cost_nanos": "5"}
 
 
 def test_counters_over_many_chunks_are_counted_once_each(store, redis_client):

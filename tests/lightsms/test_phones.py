@@ -70,3 +70,17 @@ def test_mask_phone(phone: str, masked: str) -> None:
 )
 def test_a_default_region_never_prefixes_its_own_country_code_twice(raw, region, expected):
     assert normalize_phone(raw, default_region=region) == expected
+
+
+@pytest.mark.parametrize("raw", [["37061234567"], {"37061234567": 1}, {"37061234567"}, b"37061234567", 3.7e10])
+def test_a_phone_of_any_other_type_is_invalid_input_even_unhashable(raw: object) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        normalize_phone(raw)
+    assert refused.value.field == "phone"
+
+
+def test_the_same_number_checked_again_gives_the_same_answer_and_int_equals_text() -> None:
+    assert normalize_phone("+370 612 34567") == normalize_phone("+370 612 34567") == "37061234567"
+    assert normalize_phone(37061234567) == "37061234567"
+    with pytest.raises(InvalidInput):
+        normalize_phone(True)  # never read as 1, whatever was asked before

@@ -349,3 +349,21 @@ def test_a_wait_for_a_near_slot_is_counted_with_the_outcome(harness, redis_clien
     assert h.states(ids) == [State.SENT] and len(slept) == 1 and 1.5 < slept[0] <= 2.0
     counters = h.stats.read()
     assert counters["limiter_waits"] == "1" and int(counters["limiter_wait_ms"]) == round(slept[0] * 1000)
+
+
+def test_a_claim_whose_reply_was_lost_while_a_pause_began_defers_what_it_took(harness, redis_client):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    ids = h.enqueue(PHONES[:2])
+    claim = h.store.claim_to_send
+
+    def reply_lost_then_paused(*args, **kwargs):
+        claim(*args, **kwargs)  # claimed in Redis ...
+        h.circuit.pause(reason="insufficient funds", code=32, seconds=60)  # ... another worker pauses
+        h.store.claim_to_send = claim  # type: ignore[method-assign]
+        raise redis.ConnectionError("reply lost")  # ... and the reply never came: _durably runs it again
+
+    h.store.claim_to_send = reply_lost_then_paused  # type: ignore[method-assign]
+    h.sender.run(ids)
+    held = h.store.get_many(ids)
+    assert [m.state for m in held if m] == [State.DEFERRED] * 2 and all(m.lease is None for m in held if m)
+    assert h.client.calls == []
