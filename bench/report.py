@@ -179,7 +179,7 @@ def evaluate(figures: Mapping[str, Figure]) -> list[dict[str, Any]]:
 def _git(*args: str) -> str:
     try:
         done = subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
+        return done.stdout.rstrip("\n")  # not strip(): porcelain lines begin with a space
     except (OSError, subprocess.CalledProcessError):
         return ""
 
