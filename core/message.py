@@ -40,6 +40,9 @@ class Message:
     inflight: bool = False
     # The one reply that confirms a STOP (consumers/keywords.py): sent although the number is opted out.
     opt_out_confirmation: bool = False
+    # Written by this package's producer, which normalized the phone with phonenumbers: the worker
+    # need not check it again (a record written by other means is checked before it is sent).
+    phone_checked: bool = False
 
     def to_fields(self) -> dict[str, str]:
         """The hash fields; None values are left out."""
@@ -60,6 +63,7 @@ class Message:
             "idempotency_key": self.idempotency_key,
             "metadata": json.dumps(self.metadata, separators=(",", ":")) if self.metadata else None,
             "opt_out_confirmation": "1" if self.opt_out_confirmation else None,
+            "phone_checked": "1" if self.phone_checked else None,
         }
         return {name: str(value) for name, value in raw.items() if value is not None}
 
@@ -102,11 +106,13 @@ class Message:
             lease=text("lease"),
             inflight=fields.get("inflight") == "1",
             opt_out_confirmation=fields.get("opt_out_confirmation") == "1",
+            phone_checked=fields.get("phone_checked") == "1",
         )
 
     def public(self) -> dict[str, Any]:
         """What `producers.get` shows: the record without the internal lease bookkeeping."""
-        shown = {name: getattr(self, name) for name in self.__slots__ if name not in ("lease", "inflight")}
+        internal = ("lease", "inflight", "phone_checked")
+        shown = {name: getattr(self, name) for name in self.__slots__ if name not in internal}
         shown["state"] = self.state.value
         shown["priority"] = str(self.priority)
         shown["on_unknown"] = str(self.on_unknown)

@@ -130,13 +130,18 @@ class LightSmsClient:
         *,
         sender: str,
         sending_time: datetime | str | None = None,
+        phones_checked: bool = False,
     ) -> list[PhoneResult]:
         """One send.php call; a PhoneResult per phone in input order (each phone independent).
 
         Raises InvalidInput before any HTTP request for bad input, and the class of the code for a
         whole-request error (top-level, under "", or the same request code under every phone).
+        `phones_checked`: the caller vouches that each phone is already as normalize_phone returns it
+        (phonenumbers is not run again; the count and repeats still are).
         """
-        normalized = validate_phones(phones, batch_limit=self.batch_limit, default_region=self.default_region)
+        normalized = validate_phones(
+            phones, batch_limit=self.batch_limit, default_region=self.default_region, checked=phones_checked
+        )
         validate_text(text, max_parts=self.max_parts)
         validate_sender(sender)
         when = validate_sending_time(sending_time)

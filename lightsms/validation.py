@@ -53,13 +53,16 @@ def validate_text(text: object, *, max_parts: int) -> SmsParts:
 
 
 def validate_phones(
-    phones: Iterable[object] | str, *, batch_limit: int | None = None, default_region: str | None = None
-) -> list[str]:
+    phones: Iterable[object] | str, *, batch_limit: int | None = None, default_region: str | None = None,
+    checked: bool = False,
+) -> list[str]:  # fmt: skip
     """Normalised phones in input order; a single string is one phone. The one phone-list check:
     the client and the producers (producers.validation.check_phones) both use it.
 
     An invalid entry is named by its index (field "phones[3]"); so is the second of two entries that
-    are the same number once normalised. `batch_limit` None: no limit on the count.
+    are the same number once normalised. `batch_limit` None: no limit on the count. `checked`: the
+    caller vouches that the entries are already as normalize_phone returns them, and an entry of
+    digits only is taken as it is (phonenumbers is not run again); anything else is checked.
     """
     items: list[object] = [phones] if isinstance(phones, str | int) else list(phones)
     if not items:
@@ -70,7 +73,10 @@ def validate_phones(
     first_seen: dict[str, int] = {}
     for index, raw in enumerate(items):
         try:
-            phone = normalize_phone(raw, default_region=default_region)
+            if checked and isinstance(raw, str) and raw.isascii() and raw.isdigit():
+                phone = raw
+            else:
+                phone = normalize_phone(raw, default_region=default_region)
         except InvalidInput as error:
             raise InvalidInput(f"phones[{index}]", error.reason) from None
         if phone in first_seen:

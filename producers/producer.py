@@ -190,6 +190,7 @@ class Producer:
                 idempotency_key=_key_for(options.idempotency_key, phone, key_per_phone),
                 metadata=options.metadata,
                 opt_out_confirmation=options.opt_out_confirmation,
+                phone_checked=True,  # normalized by check_phone on the way in
             )
             for phone in phones
         ]

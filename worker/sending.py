@@ -68,8 +68,9 @@ REQUEST_ROOM = 5.0  # seconds of lease beyond a request's deadline, as the setti
 
 class SendsSms(Protocol):
     def send(
-        self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None
-    ) -> list[PhoneResult]: ...
+        self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None,
+        phones_checked: bool = False,
+    ) -> list[PhoneResult]: ...  # fmt: skip
 
 
 class RateLimited(Exception):
@@ -191,7 +192,8 @@ class BatchSender:
         if opted_out and not m.opt_out_confirmation:
             return State.SUPPRESSED, "opted_out", "the recipient opted out locally"
         try:  # records written without this package's producer are checked here too
-            if normalize_phone(m.phone) != m.phone:
+            # phonenumbers is the costliest check of all: not run again on what our producer checked
+            if not m.phone_checked and normalize_phone(m.phone) != m.phone:
                 raise InvalidInput("phone", "not in digits-only international form")
             validate_text(m.text, max_parts=self.settings.lightsms_max_parts)
             validate_sender(m.sender)
@@ -311,9 +313,10 @@ class BatchSender:
                     return [], []
                 sending = list(in_request)
                 try:
-                    return sending, self.client.send(
-                        [m.phone for m in sending], first.text, sender=first.sender, sending_time=first.sending_time
-                    )
+                    # every phone of the batch is as normalize_phone returns it: checked by the
+                    # producer, or by the screen
+                    return sending, self.client.send([m.phone for m in sending], first.text, sender=first.sender,
+                                                     sending_time=first.sending_time, phones_checked=True)  # fmt: skip
                 except ThrottledError as exc:
                     left = window - (time.monotonic() - started)
                     if exc.retry_after is not None and exc.retry_after > left:

@@ -188,3 +188,24 @@ def test_default_region_applies_to_every_phone_argument(make_client: ClientFacto
     (result,) = client.send(["8 612 34567"], "Hi", sender=SENDER)
     assert result.phone == PHONE_A and result.accepted
     assert client.blacklist_find("861234567") is None
+
+
+def test_phones_the_caller_vouches_for_skip_phonenumbers_but_not_the_other_checks(monkeypatch) -> None:
+    from lightsms import validation
+
+    calls: list[object] = []
+    real = validation.normalize_phone
+
+    def counted(raw: object, **kwargs: Any) -> str:
+        calls.append(raw)
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(validation, "normalize_phone", counted)
+    assert validate_phones(["37061234567", "37062345678"], checked=True) == ["37061234567", "37062345678"]
+    assert calls == []
+    # what is not digits only is still normalized, vouched for or not
+    assert validate_phones(["+370 612 34567"], checked=True) == ["37061234567"] and calls == ["+370 612 34567"]
+    with pytest.raises(InvalidInput, match="same number"):
+        validate_phones(["37061234567", "37061234567"], checked=True)
+    with pytest.raises(InvalidInput, match="max 1 per request"):
+        validate_phones(["37061234567", "37062345678"], checked=True, batch_limit=1)

@@ -31,7 +31,8 @@ class ScriptedClient:
         self.answer = answer
         self.calls: list[list[str]] = []
 
-    def send(self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None):
+    def send(self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None,
+             phones_checked: bool = False):  # fmt: skip
         self.calls.append(list(phones))
         return self.answer(phones)
 

@@ -367,3 +367,28 @@ def test_a_claim_whose_reply_was_lost_while_a_pause_began_defers_what_it_took(ha
     held = h.store.get_many(ids)
     assert [m.state for m in held if m] == [State.DEFERRED] * 2 and all(m.lease is None for m in held if m)
     assert h.client.calls == []
+
+
+def test_phones_the_producer_checked_are_not_run_through_phonenumbers_again(harness, redis_client, monkeypatch):
+    from lightsms import phones as phone_module
+
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    now = time.time()
+    produced = Message(id="produced", phone=PHONES[0], text="hi", sender="LightSMS", state=State.QUEUED,
+                       created_at=now, updated_at=now, phone_checked=True)  # fmt: skip
+    by_hand = Message(id="by-hand", phone="12345", text="hi", sender="LightSMS", state=State.QUEUED,
+                      created_at=now, updated_at=now)  # fmt: skip
+    h.store.create([produced, by_hand])
+    checked: list[str] = []
+    real = phone_module._normalized
+
+    def counted(raw: str, default_region: str | None) -> str:
+        checked.append(raw)
+        return real.__wrapped__(raw, default_region)  # not from the cache: every check seen
+
+    monkeypatch.setattr(phone_module, "_normalized", counted)
+    h.sender.run(["produced", "by-hand"])
+    assert checked == ["12345"]  # only the record written by other means, once
+    assert h.states(["produced"]) == [State.SENT] and h.client.calls == [[PHONES[0]]]
+    [refused] = h.store.get_many(["by-hand"])
+    assert refused is not None and (refused.state, refused.error_code) == (State.FAILED, "invalid")
