@@ -48,7 +48,6 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
     sender = BatchSender(
         settings=settings,
         store=producer.store,
-        stats=Stats(connection),
         client=client,
         limiter=limiter,
         circuit=circuit,

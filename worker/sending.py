@@ -31,7 +31,7 @@ from core.message import Message
 from core.pause import AccountCircuit, Pause
 from core.settings import Settings
 from core.states import State
-from core.stats import Stats, amounts
+from core.stats import amounts
 from core.store import Move, NoFreeSlot, Slot, Store
 from lightsms.codes import SPLIT_CODES, Outcome
 from lightsms.errors import (
@@ -95,7 +95,6 @@ class AskedToWait(Exception):
 class BatchSender:
     settings: Settings
     store: Store
-    stats: Stats
     client: SendsSms
     limiter: RateLimiter
     circuit: AccountCircuit

@@ -54,7 +54,7 @@ class Harness:
         self.client = ScriptedClient(answer)
         self.requeued: list[tuple[str, str]] = []
         self.sender = BatchSender(
-            settings=self.settings, store=self.store, stats=self.stats, client=self.client, limiter=self.limiter,
+            settings=self.settings, store=self.store, client=self.client, limiter=self.limiter,
             circuit=self.circuit, requeue=self.requeued.extend, sleep=lambda _: None,
         )  # fmt: skip
 

@@ -12,7 +12,7 @@ from worker.sending import BatchSender
 
 def wait_after(exc: Exception, *, window: float = 8.0) -> float:
     settings = Settings(lightsms_base_url="http://127.0.0.1:9/", lightsms_retry_window=window)
-    sender = BatchSender(settings=settings, store=None, stats=None, client=None, limiter=None, circuit=None,  # type: ignore[arg-type]
+    sender = BatchSender(settings=settings, store=None, client=None, limiter=None, circuit=None,  # type: ignore[arg-type]
                          requeue=lambda items: None)  # fmt: skip
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.set_exception((type(exc), exc, None))
