@@ -71,13 +71,12 @@ class AccountCircuit:
         return self.current() or pause
 
     def current(self) -> Pause | None:
-        return self.read(self.redis.get(self.key))
+        raw = self.redis.get(self.key)
+        return None if raw is None else self.read(raw)
 
     @staticmethod
-    def read(raw: str | bytes | None) -> Pause | None:
-        """The pause a record holds (None for no record); one written by hand and unreadable still pauses."""
-        if raw is None:
-            return None
+    def read(raw: str | bytes) -> Pause:
+        """The pause a record holds; one written by hand and unreadable still pauses."""
         try:
             data = json.loads(raw)
             code = data.get("code")

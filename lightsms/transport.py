@@ -305,7 +305,8 @@ class Transport:
     def _environment(self, url: str) -> dict[str, Any]:
         """The proxies, CA bundle and client certificate the environment gives `url`'s origin, as
         requests would read them with trust_env (netrc aside: LightSMS signs its requests)."""
-        origin = (urlsplit(url).scheme, urlsplit(url).netloc)
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
         if origin not in self._environments:
             with requests.Session() as reader:  # trust_env on: requests' own reading of the environment
                 merged = dict(reader.merge_environment_settings(url, {}, None, None, None))

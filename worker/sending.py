@@ -128,7 +128,7 @@ class BatchSender:
             )
         )
         if claim.pause is not None:
-            pause = AccountCircuit.read(claim.pause) or Pause("paused", None, time.time())
+            pause = AccountCircuit.read(claim.pause)
             self._defer_waiting(message_ids, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
             if claim.messages:  # already ours: a claim run again after its reply was lost
                 self._defer_claimed(list(claim.messages), lease, pause)

@@ -16,9 +16,8 @@
 -- ARGV[4..3+n]     the message ids
 -- ARGV[4+n..]      the names of KEYS[n+1..], in order
 -- Returns {pause} followed, in the order asked, for each message that is SENDING under this lease
--- now, by its id, its opt-out
--- flag ("1": its phone is on the opt-out list and it is not the STOP confirmation, "0" otherwise)
--- and its whole hash as HGETALL gives it (a flat field, value list). A message moved here leaves its
+-- now, by its id, its opt-out flag ("1": its phone is on the opt-out list and it is not the STOP
+-- confirmation, "0" otherwise) and its whole hash as HGETALL gives it (a flat field, value list). A message moved here leaves its
 -- queued index (by its stored priority; an unknown priority reads "normal", as Priority.read says)
 -- and joins the sending index with lease, lease_until (Redis TIME + ARGV[2]), inflight 0 and
 -- updated_at set. pause is "" unless the pause key exists: then it is its value, and nothing new is
@@ -38,8 +37,9 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease = ARGV[1]
 local sending = named['SENDING']
 local lease_until = string.format('%.6f', now + tonumber(ARGV[2]))
-local moved_fields = {state = 'SENDING', lease = lease, lease_until = lease_until, inflight = '0',
-                      updated_at = string.format('%.6f', now)}
+-- what a claim writes, as HSET takes it
+local moved = {'state', 'SENDING', 'lease', lease, 'lease_until', lease_until, 'inflight', '0',
+               'updated_at', string.format('%.6f', now)}
 
 local claimed = {}  -- {id, record (field -> value)} in the order asked
 local moved_from = {}
@@ -59,10 +59,9 @@ for i = 1, n do
     table.insert(moved_from[named['QUEUED:' .. priority] or named['QUEUED:normal']], id)
     table.insert(to_sending, lease_until)
     table.insert(to_sending, id)
-    redis.call('HSET', key, 'state', 'SENDING', 'lease', lease, 'lease_until', lease_until, 'inflight', '0',
-               'updated_at', moved_fields['updated_at'])
-    for field, value in pairs(moved_fields) do
-      record[field] = value
+    redis.call('HSET', key, unpack(moved))
+    for j = 1, #moved, 2 do
+      record[moved[j]] = moved[j + 1]
     end
     table.insert(claimed, {id, record})
   elseif record['state'] == 'SENDING' and record['lease'] == lease then
