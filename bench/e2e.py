@@ -14,6 +14,8 @@ the enqueueing loop running in this process while the worker drains, for ours an
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from bench import naive_app
 from bench._common import (
@@ -43,6 +45,37 @@ NAIVE_QUEUES = ["celery"]
 OUR_QUEUES = ["sms.high", "sms.normal", "sms.bulk"]
 
 
+@dataclass
+class SinglesRuns:
+    """RUNS runs of SINGLES messages each, enqueued one call at a time while the worker drains."""
+
+    rates: list[float] = field(default_factory=list)
+    commands: list[dict[str, int]] = field(default_factory=list)  # commandstats delta of each run
+    cpu: list[dict[str, float]] = field(default_factory=list)
+
+
+def _singles(
+    stack: BenchStack, worker_pid: int, enqueue: Callable[[str], object], queues: Sequence[str], *, start: int,
+    accept_timeout: float,
+) -> SinglesRuns:  # fmt: skip
+    """The same measurement for ours and the naive task: the rate from the first enqueue call to the
+    last acceptance at the simulator, the Redis commands and the CPU per message of each run."""
+    runs, meter = SinglesRuns(), CpuMeter(worker_pid, stack.redis)
+    for run in range(RUNS):
+        stack.reset_sim()
+        batch = phones(SINGLES, start=start + run * SINGLES)
+        before, cpu_before = command_calls(stack.redis), meter.read()
+        started = time.time()
+        for phone in batch:
+            enqueue(phone)
+        _, own = wait_drained(stack.redis, queues, timeout=300)
+        accepted = accepted_times(stack.admin, SINGLES, timeout=accept_timeout)
+        runs.cpu.append(meter.per_message_ms(cpu_before, meter.read(), SINGLES))
+        runs.commands.append(commands_delta(before, command_calls(stack.redis), own=own))
+        runs.rates.append(SINGLES / (max(accepted.values()) - started))
+    return runs
+
+
 def _naive(stack: BenchStack) -> dict[str, Figure]:
     worker = stack.start_naive_worker()
     app = naive_app.make_app(stack.env["REDIS_URL"])
@@ -51,21 +84,10 @@ def _naive(stack: BenchStack) -> dict[str, Figure]:
         for phone in phones(WARM_UP, start=900_000):
             send.apply_async(args=[phone, TEXT])
         wait_drained(stack.redis, NAIVE_QUEUES, timeout=60)
-        rates, noop_rates, commands = [], [], []
+        noop_rates: list[float] = []
         assert worker.pid is not None
-        meter, cpu = CpuMeter(worker.pid, stack.redis), []
-        for run in range(RUNS):
-            stack.reset_sim()
-            batch = phones(SINGLES, start=100_000 + run * SINGLES)
-            before, cpu_before = command_calls(stack.redis), meter.read()
-            started = time.time()
-            for phone in batch:
-                send.apply_async(args=[phone, TEXT])
-            _, own = wait_drained(stack.redis, NAIVE_QUEUES, timeout=300)
-            accepted = accepted_times(stack.admin, SINGLES, timeout=60)
-            cpu.append(meter.per_message_ms(cpu_before, meter.read(), SINGLES))
-            commands.append(commands_delta(before, command_calls(stack.redis), own=own)["_total"] / SINGLES)
-            rates.append(SINGLES / (max(accepted.values()) - started))
+        singles = _singles(stack, worker.pid, lambda phone: send.apply_async(args=[phone, TEXT]), NAIVE_QUEUES,
+                           start=100_000, accept_timeout=60)  # fmt: skip
         for run in range(RUNS):
             batch = phones(SINGLES, start=200_000 + run * SINGLES)
             started = time.time()
@@ -77,11 +99,12 @@ def _naive(stack: BenchStack) -> dict[str, Figure]:
         stack.stop_process(worker)
         app.close()
     return {
-        "naive_singles_rate": Figure(f"naive Celery task, {SINGLES} messages end to end", "msg/s", rates),
+        "naive_singles_rate": Figure(f"naive Celery task, {SINGLES} messages end to end", "msg/s", singles.rates),
         "naive_commands_per_message": Figure(
-            "naive Celery task: Redis commands per message (the broker's)", "cmd/msg", commands
-        ),
-        **_cpu_figures("naive", "naive Celery task", cpu),
+            "naive Celery task: Redis commands per message (the broker's)", "cmd/msg",
+            [delta["_total"] / SINGLES for delta in singles.commands],
+        ),  # fmt: skip
+        **_cpu_figures("naive", "naive Celery task", singles.cpu),
         "noop_ceiling_rate": Figure(f"Celery no-op task, {SINGLES} tasks enqueued and drained", "tasks/s", noop_rates),
     }
 
@@ -95,28 +118,14 @@ def _cpu_figures(prefix: str, who: str, cpu: list[dict[str, float]]) -> dict[str
 
 
 def _ours_singles(stack: BenchStack, worker_pid: int) -> dict[str, Figure]:
-    rates, commands = [], []
-    breakdown: list[dict[str, int]] = []
-    meter, cpu = CpuMeter(worker_pid, stack.redis), []
-    for run in range(RUNS):
-        stack.reset_sim()
-        batch = phones(SINGLES, start=300_000 + run * SINGLES)
-        before, cpu_before = command_calls(stack.redis), meter.read()
-        started = time.time()
-        for phone in batch:
-            stack.producer.send(phone, TEXT)
-        _, own = wait_drained(stack.redis, OUR_QUEUES, timeout=300)
-        accepted = accepted_times(stack.admin, SINGLES, timeout=120)
-        cpu.append(meter.per_message_ms(cpu_before, meter.read(), SINGLES))
-        delta = commands_delta(before, command_calls(stack.redis), own=own)
-        rates.append(SINGLES / (max(accepted.values()) - started))
-        commands.append(delta["_total"] / SINGLES)
-        breakdown.append(delta)
+    singles = _singles(stack, worker_pid, lambda phone: stack.producer.send(phone, TEXT), OUR_QUEUES,
+                       start=300_000, accept_timeout=120)  # fmt: skip
+    commands = [delta["_total"] / SINGLES for delta in singles.commands]
     return {
-        "ours_singles_rate": Figure(f"ours, {SINGLES} single send() end to end", "msg/s", rates),
+        "ours_singles_rate": Figure(f"ours, {SINGLES} single send() end to end", "msg/s", singles.rates),
         "commands_per_single": Figure("Redis commands per single send()", "cmd/msg", commands,
-                                      {"commands_per_run": breakdown}),
-        **_cpu_figures("ours", "ours, single send()", cpu),
+                                      {"commands_per_run": singles.commands}),
+        **_cpu_figures("ours", "ours, single send()", singles.cpu),
     }  # fmt: skip
 
 
