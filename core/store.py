@@ -117,25 +117,31 @@ class Store:
         if not messages:
             return []
         script_keys: list[str] = [keys.OPT_OUT]
-        args: list[str | int | float] = [len(messages), keys.MESSAGE_PREFIX]
-        for message in messages:
+        records = [_stored_fields(message) for message in messages]
+        shared = _alike(records)
+        args: list[str | int | float] = [len(messages), keys.MESSAGE_PREFIX, len(shared)]
+        for name, value in shared.items():
+            args += [name, value]
+        indexes: dict[tuple[bool, object], str] = {}  # a send_many's recipients share one
+        for message, fields in zip(messages, records, strict=True):
             scheduled = message.state is State.SCHEDULED
-            index = keys.state_index(State.SCHEDULED if scheduled else State.QUEUED, message.priority)
-            score = (message.send_at if scheduled else None) or message.created_at
-            assert index is not None
+            index = indexes.get((scheduled, message.priority))
+            if index is None:
+                index = keys.state_index(State.SCHEDULED if scheduled else State.QUEUED, message.priority)
+                assert index is not None
+                indexes[scheduled, message.priority] = index
             script_keys += [keys.message(message.id), keys.idempotency(message.idempotency_key or message.id), index]
-            fields = message.to_fields()
-            if message.state is State.QUEUED:
-                fields["queued_at"] = str(score)
+            own = [item for pair in fields.items() if pair[0] not in shared for item in pair]
             screen = refuse_opted_out and not message.opt_out_confirmation
-            args += [message.id, self.record_ttl if message.idempotency_key else 0, score, message.phone,
-                     "1" if screen else "0", len(fields)]  # fmt: skip
-            for name, value in fields.items():
-                args += [name, value]
+            args += [message.id, self.record_ttl if message.idempotency_key else 0, _first_score(message),
+                     message.phone, "1" if screen else "0", len(own) // 2, *own]  # fmt: skip
         flat = self._create(keys=script_keys, args=args)
         if int(flat[0]) == -1:
             raise RecipientOptedOut(int(flat[1]) - 1)
-        return [(_text(flat[i + 1]), bool(int(flat[i]))) for i in range(0, len(flat), 2)]
+        results = [(message.id, True) for message in messages]
+        for i in range(1, len(flat), 2):
+            results[int(flat[i]) - 1] = (_text(flat[i + 1]), False)
+        return results
 
     def purge(self, messages: Sequence[Message]) -> list[tuple[bool, bool]]:
         """Delete DEAD messages for good, each atomically with its idempotency key when the key still
@@ -364,6 +370,27 @@ def _named_indexes(states: Iterable[State]) -> dict[str, str]:
         elif (index := keys.state_index(state)) is not None:
             named[state.value] = index
     return named
+
+
+def _first_score(message: Message) -> float:
+    """Its score in the index of its first state: when it is due (SCHEDULED), or when it was queued."""
+    scheduled = message.send_at if message.state is State.SCHEDULED else None
+    return scheduled or message.created_at
+
+
+def _stored_fields(message: Message) -> dict[str, str]:
+    fields = message.to_fields()
+    if message.state is State.QUEUED:
+        fields["queued_at"] = str(_first_score(message))
+    return fields
+
+
+def _alike(records: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The fields every record holds with the same value: create.lua gets them once for the call."""
+    if len(records) < 2:
+        return {}
+    first, others = records[0], records[1:]
+    return {name: value for name, value in first.items() if all(other.get(name) == value for other in others)}
 
 
 def _text(value: object) -> str:

@@ -6,12 +6,18 @@
 --                (sms:idem:<key>; ignored when it has none), the index of its first state
 -- ARGV[1]        n, the number of messages
 -- ARGV[2]        the message hash prefix (sms:msg:), to look up the message an existing key names
--- ARGV[3..]      per message: id, idempotency key TTL in seconds (0 = no idempotency key), score in the
+-- ARGV[3]        s, the number of field, value pairs every message has alike (a send_many's text,
+--                sender, times...): sent once for the call, not once per recipient
+-- ARGV[4..3+2s]  those s pairs
+-- ARGV[4+2s..]   per message: id, idempotency key TTL in seconds (0 = no idempotency key), score in the
 --                index, phone, screen ("1": refuse the whole call if the phone is opted out), m (the
---                number of field, value pairs), then its m field, value pairs
+--                number of its own field, value pairs), then those m pairs (written after the shared
+--                ones: a field in both takes its own value)
 -- Returns {-1, i} when message i (1-based) is to be screened and its phone is opted out: nothing stored.
--- Otherwise a flat list, for each message in order: 1, id when stored; 0, existing id when its key
--- names a message that still exists (a repeat within the same call returns the first one's id).
+-- Otherwise {1} followed, for each message not stored because its key names a message that still
+-- exists, by its position i and that existing id (a repeat within the same call names the first
+-- one's id); every message not listed was stored under its own id. (A reply that lists only the
+-- exceptions: a send_many to thousands would otherwise get every id it sent back.)
 --
 -- A key whose message is gone (purged, expired, deleted by hand) is free: answering with that id
 -- would store and send nothing, a silent loss. The key is pointed at the new message instead.
@@ -20,11 +26,12 @@
 
 local n = tonumber(ARGV[1])
 local prefix = ARGV[2]
+local s = tonumber(ARGV[3])
 
 local heads = {}
 local screened = {}
 local screened_at = {}
-local a = 3
+local a = 4 + 2 * s
 for i = 1, n do
   local m = tonumber(ARGV[a + 5])
   heads[i] = a
@@ -46,7 +53,7 @@ for first = 1, #screened, CHUNK do
   end
 end
 
-local result = {}
+local result = {1}
 local pending = {}  -- index key -> {score, id, ...} still to be added
 local pending_order = {}
 local function flush(index)
@@ -73,10 +80,14 @@ for i = 1, n do
     end
   end
   if existing then
-    table.insert(result, 0)
+    table.insert(result, i)
     table.insert(result, existing)
   else
-    redis.call('HSET', hash, unpack(ARGV, h + 6, h + 5 + 2 * m))
+    local fields = {unpack(ARGV, 4, 3 + 2 * s)}
+    for j = h + 6, h + 5 + 2 * m do
+      fields[#fields + 1] = ARGV[j]
+    end
+    redis.call('HSET', hash, unpack(fields))
     if not pending[index] then
       pending[index] = {}
       table.insert(pending_order, index)
@@ -87,8 +98,6 @@ for i = 1, n do
     if #members >= 2 * CHUNK then
       flush(index)
     end
-    table.insert(result, 1)
-    table.insert(result, id)
   end
 end
 for _, index in ipairs(pending_order) do

@@ -407,6 +407,30 @@ def test_create_many_in_one_call_indexes_each_and_a_repeated_key_within_it_names
     assert redis_client.hget("sms:msg:m7", "queued_at") is not None
 
 
+def test_records_unlike_each_other_in_one_call_are_each_stored_exactly_as_they_are(store, redis_client):
+    """create.lua gets the fields every message of a call shares once: a field that one message has, or
+    has with another value, must be its own and no other's."""
+    store.create([queued("old", key="taken")])
+    alike = [queued(f"s{i}") for i in range(3)]
+    for message in alike:
+        message.created_at = message.updated_at = alike[0].created_at
+    odd = queued("odd", priority="high", key="its-own")
+    odd.text, odd.metadata, odd.phone_checked = "another text", {"order": 7}, True
+    later = queued("later")
+    later.state, later.send_at = State.SCHEDULED, time.time() + 3600
+    repeat = queued("again", key="taken")
+    results = store.create([alike[0], repeat, odd, alike[1], later, alike[2]])
+    assert results == [("s0", True), ("old", False), ("odd", True), ("s1", True), ("later", True), ("s2", True)]
+    for message in [*alike, odd, later]:
+        expected = message.to_fields()
+        if message.state is State.QUEUED:
+            expected["queued_at"] = str(message.created_at)
+        assert redis_client.hgetall(keys.message(message.id)) == expected, message.id
+    assert redis_client.exists(keys.message("again")) == 0
+    assert indexes_of(redis_client, "later") == [keys.state_index(State.SCHEDULED)]
+    assert redis_client.zscore(keys.state_index(State.SCHEDULED), "later") == pytest.approx(later.send_at)
+
+
 def test_moves_after_the_script_cache_was_flushed_load_it_again_and_each_happens_once(store, redis_client):
     store.create([queued("a"), queued("b")])
     redis_client.script_flush()  # a restarted Redis has forgotten every script
