@@ -9,6 +9,7 @@
 
 Rates are messages from the first enqueue to the last acceptance at the simulator (its accepted_at),
 the enqueueing loop running in this process while the worker drains, for ours and the naive task alike.
+The single-send runs of the two take turns (naive, ours, naive, ours...), both workers up throughout.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench import naive_app
 from bench._common import (
@@ -47,57 +49,49 @@ OUR_QUEUES = ["sms.high", "sms.normal", "sms.bulk"]
 
 @dataclass
 class SinglesRuns:
-    """RUNS runs of SINGLES messages each, enqueued one call at a time while the worker drains."""
+    """Runs of SINGLES messages each, enqueued one call at a time while the worker drains."""
 
     rates: list[float] = field(default_factory=list)
     commands: list[dict[str, int]] = field(default_factory=list)  # commandstats delta of each run
     cpu: list[dict[str, float]] = field(default_factory=list)
 
 
-def _singles(
-    stack: BenchStack, worker_pid: int, enqueue: Callable[[str], object], queues: Sequence[str], *, start: int,
-    accept_timeout: float,
-) -> SinglesRuns:  # fmt: skip
-    """The same measurement for ours and the naive task: the rate from the first enqueue call to the
-    last acceptance at the simulator, the Redis commands and the CPU per message of each run."""
-    runs, meter = SinglesRuns(), CpuMeter(worker_pid, stack.redis)
-    for run in range(RUNS):
+@dataclass
+class Singles:
+    """One side of the single-send comparison: how to enqueue one message, and on which worker."""
+
+    enqueue: Callable[[str], object]
+    queues: Sequence[str]
+    meter: CpuMeter
+    start: int  # the first phone number of its runs (each side its own numbers)
+    accept_timeout: float
+    runs: SinglesRuns = field(default_factory=SinglesRuns)
+
+    def run_once(self, stack: BenchStack) -> None:
+        """The rate from the first enqueue call to the last acceptance at the simulator, the Redis
+        commands and the CPU per message: the same measurement for ours and the naive task."""
         stack.reset_sim()
-        batch = phones(SINGLES, start=start + run * SINGLES)
-        before, cpu_before = command_calls(stack.redis), meter.read()
+        batch = phones(SINGLES, start=self.start + len(self.runs.rates) * SINGLES)
+        before, cpu_before = command_calls(stack.redis), self.meter.read()
         started = time.time()
         for phone in batch:
-            enqueue(phone)
-        _, own = wait_drained(stack.redis, queues, timeout=300)
-        accepted = accepted_times(stack.admin, SINGLES, timeout=accept_timeout)
-        runs.cpu.append(meter.per_message_ms(cpu_before, meter.read(), SINGLES))
-        runs.commands.append(commands_delta(before, command_calls(stack.redis), own=own))
-        runs.rates.append(SINGLES / (max(accepted.values()) - started))
-    return runs
+            self.enqueue(phone)
+        _, own = wait_drained(stack.redis, self.queues, timeout=300)
+        accepted = accepted_times(stack.admin, SINGLES, timeout=self.accept_timeout)
+        self.runs.cpu.append(self.meter.per_message_ms(cpu_before, self.meter.read(), SINGLES))
+        self.runs.commands.append(commands_delta(before, command_calls(stack.redis), own=own))
+        self.runs.rates.append(SINGLES / (max(accepted.values()) - started))
 
 
-def _naive(stack: BenchStack) -> dict[str, Figure]:
-    worker = stack.start_naive_worker()
-    app = naive_app.make_app(stack.env["REDIS_URL"])
-    send, noop = app.tasks["naive.send"], app.tasks["naive.noop"]
-    try:
-        for phone in phones(WARM_UP, start=900_000):
-            send.apply_async(args=[phone, TEXT])
-        wait_drained(stack.redis, NAIVE_QUEUES, timeout=60)
-        noop_rates: list[float] = []
-        assert worker.pid is not None
-        singles = _singles(stack, worker.pid, lambda phone: send.apply_async(args=[phone, TEXT]), NAIVE_QUEUES,
-                           start=100_000, accept_timeout=60)  # fmt: skip
-        for run in range(RUNS):
-            batch = phones(SINGLES, start=200_000 + run * SINGLES)
-            started = time.time()
-            for phone in batch:
-                noop.apply_async(args=[phone, TEXT])
-            finished, _ = wait_drained(stack.redis, NAIVE_QUEUES, timeout=300, interval=0.01)
-            noop_rates.append(SINGLES / (finished - started))
-    finally:
-        stack.stop_process(worker)
-        app.close()
+def _interleaved(stack: BenchStack, *sides: Singles) -> None:
+    """Each side's runs taken in turn (naive, ours, naive, ours...), not all of one side first: this
+    machine's speed drifts over minutes, and a ratio of two medians taken minutes apart carries it."""
+    for _ in range(RUNS):
+        for side in sides:
+            side.run_once(stack)
+
+
+def _naive_figures(singles: SinglesRuns, noop_rates: list[float]) -> dict[str, Figure]:
     return {
         "naive_singles_rate": Figure(f"naive Celery task, {SINGLES} messages end to end", "msg/s", singles.rates),
         "naive_commands_per_message": Figure(
@@ -109,6 +103,18 @@ def _naive(stack: BenchStack) -> dict[str, Figure]:
     }
 
 
+def _noop_rates(stack: BenchStack, noop: Any) -> list[float]:
+    rates: list[float] = []
+    for run in range(RUNS):
+        batch = phones(SINGLES, start=200_000 + run * SINGLES)
+        started = time.time()
+        for phone in batch:
+            noop.apply_async(args=[phone, TEXT])
+        finished, _ = wait_drained(stack.redis, NAIVE_QUEUES, timeout=300, interval=0.01)
+        rates.append(SINGLES / (finished - started))
+    return rates
+
+
 def _cpu_figures(prefix: str, who: str, cpu: list[dict[str, float]]) -> dict[str, Figure]:
     places = {"worker": "worker process", "redis": "redis-server", "producer": "the enqueueing process"}
     return {
@@ -117,9 +123,7 @@ def _cpu_figures(prefix: str, who: str, cpu: list[dict[str, float]]) -> dict[str
     }
 
 
-def _ours_singles(stack: BenchStack, worker_pid: int) -> dict[str, Figure]:
-    singles = _singles(stack, worker_pid, lambda phone: stack.producer.send(phone, TEXT), OUR_QUEUES,
-                       start=300_000, accept_timeout=120)  # fmt: skip
+def _ours_singles_figures(singles: SinglesRuns) -> dict[str, Figure]:
     commands = [delta["_total"] / SINGLES for delta in singles.commands]
     return {
         "ours_singles_rate": Figure(f"ours, {SINGLES} single send() end to end", "msg/s", singles.rates),
@@ -200,8 +204,8 @@ def main() -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     with compose_redis() as redis_server, simulator() as sim:
         stack = BenchStack(redis_server, sim)
+        app = naive_app.make_app(stack.env["REDIS_URL"])
         try:
-            figures.update(_naive(stack))
             [worker] = stack.start_workers(1)
             stack.start_beat()
             for phone in phones(WARM_UP, start=900_000):
@@ -212,13 +216,28 @@ def main() -> dict[str, Figure]:
             idle = command_calls(stack.redis)
             time.sleep(5.0)  # the stack idle: what beat, upkeep and the broker loop cost with no traffic
             idle_rate = commands_delta(idle, command_calls(stack.redis))["_total"] / 5.0
-            assert worker.pid is not None
-            figures.update(_ours_singles(stack, worker.pid))
+            # The naive worker runs beside ours (each idle while the other is measured), so that
+            # their runs can alternate.
+            naive_worker = stack.start_naive_worker()
+            send, noop = app.tasks["naive.send"], app.tasks["naive.noop"]
+            for phone in phones(WARM_UP, start=950_000):
+                send.apply_async(args=[phone, TEXT])
+            wait_drained(stack.redis, NAIVE_QUEUES, timeout=60)
+            assert worker.pid is not None and naive_worker.pid is not None
+            naive = Singles(lambda phone: send.apply_async(args=[phone, TEXT]), NAIVE_QUEUES,
+                            CpuMeter(naive_worker.pid, stack.redis), start=100_000, accept_timeout=60)
+            ours = Singles(lambda phone: stack.producer.send(phone, TEXT), OUR_QUEUES,
+                           CpuMeter(worker.pid, stack.redis), start=300_000, accept_timeout=120)  # fmt: skip
+            _interleaved(stack, naive, ours)
+            figures.update(_naive_figures(naive.runs, _noop_rates(stack, noop)))
+            stack.stop_process(naive_worker)
+            figures.update(_ours_singles_figures(ours.runs))
             figures["commands_per_single"].detail["idle_commands_per_s"] = idle_rate
             figures.update(_ours_bulk(stack, worker.pid))
             figures.update(_open_loop(stack, figures["ours_singles_rate"].median / 2))
         finally:
             stack.stop()
+            app.close()
     return figures
 
 

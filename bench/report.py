@@ -304,7 +304,9 @@ HOW = [
     "another, one keep-alive session. The enqueue baseline: a loop of the naive task's `apply_async`.",
     "- End-to-end rates: messages from the first enqueue call to the last acceptance at the simulator "
     "(`accepted_at` in GET /_sim/messages), the enqueue loop running in the bench process while the worker drains "
-    "(ours and the naive task alike); the no-op ceiling up to the broker being drained (lists empty, nothing unacked).",
+    "(ours and the naive task alike); the no-op ceiling up to the broker being drained (lists empty, nothing unacked). "
+    "The single-send runs of ours and the naive task take turns (naive, ours, naive...), both workers up, so that "
+    "the machine's drift over minutes falls on both alike; each side's commands include the other's idle polling.",
     "- Redis commands: `INFO commandstats` deltas over each run, broker, beat, the worker's upkeep and poll threads "
     "included (commands run inside Lua scripts count, as Redis counts them); the bench's own polling taken off.",
     "- Open loop: send() at fixed times (half the median single-send rate of the same run), latency from each "
