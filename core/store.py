@@ -40,6 +40,15 @@ class NoFreeSlot(Exception):
         self.seconds = seconds
 
 
+class TasksNotPushed(Exception):
+    """Store.create stored its messages (`results`, as it returns them) but could not push the tasks
+    it was given: the caller publishes them another way."""
+
+    def __init__(self, results: list[tuple[str, bool]]) -> None:
+        super().__init__("messages stored; their tasks could not be pushed")
+        self.results = results
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
     """A slot of the global rate limit to take with the in-flight mark (see begin_send.lua)."""
@@ -106,14 +115,18 @@ class Store:
         return int(seconds) + int(micros) / 1_000_000
 
     # -- creating ------------------------------------------------------------------------------
-    def create(self, messages: Sequence[Message], *, refuse_opted_out: bool = False) -> list[tuple[str, bool]]:
+    def create(
+        self, messages: Sequence[Message], *, refuse_opted_out: bool = False, publish: Sequence[tuple[str, str]] = ()
+    ) -> list[tuple[str, bool]]:
         """Store messages all or nothing, in one atomic script call (create.lua); (id, created) each, the
         existing id on a repeat.
 
         A repeat is an idempotency key that names a message still stored; a key whose message is
         gone (purged, expired) is taken by the new message. With `refuse_opted_out`, a message whose
         phone is on the opt-out list (unless it is the STOP confirmation) stores nothing at all and
-        raises RecipientOptedOut naming the first such message."""
+        raises RecipientOptedOut naming the first such message. `publish`: (broker list, payload) pairs,
+        their send tasks, pushed by the same call when any message is stored (see create.lua);
+        TasksNotPushed when they could not be."""
         if not messages:
             return []
         script_keys: list[str] = [keys.OPT_OUT]
@@ -135,12 +148,18 @@ class Store:
             screen = refuse_opted_out and not message.opt_out_confirmation
             args += [message.id, self.record_ttl if message.idempotency_key else 0, _first_score(message),
                      message.phone, "1" if screen else "0", len(own) // 2, *own]  # fmt: skip
+        args.append(len(publish))
+        for broker_list, payload in publish:
+            script_keys.append(broker_list)
+            args.append(payload)
         flat = self._create(keys=script_keys, args=args)
         if int(flat[0]) == -1:
             raise RecipientOptedOut(int(flat[1]) - 1)
         results = [(message.id, True) for message in messages]
         for i in range(1, len(flat), 2):
             results[int(flat[i]) - 1] = (_text(flat[i + 1]), False)
+        if int(flat[0]) == 2:
+            raise TasksNotPushed(results)
         return results
 
     def purge(self, messages: Sequence[Message]) -> list[tuple[bool, bool]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from celery import Celery
 
 from core.contract import EXCHANGE, QUEUES, SEND_TASK, send_payload
@@ -55,21 +56,81 @@ class Dispatcher:
                 return 0  # the queue does not exist yet, or (Redis) is empty
 
     def enqueue(self, message_ids: list[str], priority: str) -> int:
-        queue = Priority(priority).queue
-        batches = [message_ids[i : i + self.batch_size] for i in range(0, len(message_ids), self.batch_size)]
         with self.app.producer_or_acquire() as producer:
             reuse_publish_client(producer.channel)
-            # On Redis a task goes to its queue's list by name (Celery's anonymous exchange for a
-            # direct queue): nothing to declare first, and kombu's check that it was declared cost
-            # as much Python as the publish itself. Another broker declares the queue as before.
-            options: dict[str, Any] = {"declare": []} if producer.connection.transport.driver_type == "redis" else {}
-            for batch in batches:
-                args = [send_payload(batch)]
-                self.app.send_task(
-                    SEND_TASK, args=args, queue=queue, routing_key=queue, producer=producer,
-                    argsrepr=shown(args), kwargsrepr="{}", **options,
-                )  # fmt: skip
+            return self._publish(producer, message_ids, priority)
+
+    def recorded(self, message_ids: list[str], priority: str, *, store: redis.Redis) -> list[tuple[str, str]] | None:
+        """The broker writes enqueue() would make, as (list, payload) pairs, recorded instead of made:
+        for the store to make in the same call as the records (Store.create's `publish`). None when
+        the broker is not the store's own Redis server and database (another broker, another Redis,
+        a key prefix, sentinels) or kombu published otherwise than by LPUSH: then store, and enqueue().
+        Also None before the broker connection is first made: making it here, ahead of the records,
+        would hold a send() in kombu's connection retries while Redis is away, where the store fails
+        at once (enqueue() after the records makes it, as before)."""
+        with self.app.producer_or_acquire() as producer:
+            if producer.connection.transport.driver_type != "redis" or not producer.connection.connected:
+                return None
+            channel = producer.channel
+            if not _same_redis(channel, store):
+                return None
+            reuse_publish_client(channel)
+            writes: list[tuple[str, str]] = []
+            channel._lightsms_recording = writes
+            try:
+                self._publish(producer, message_ids, priority)
+            except _NotRecorded:
+                return None
+            finally:
+                channel._lightsms_recording = None
+            return writes or None
+
+    def _publish(self, producer: Any, message_ids: list[str], priority: str) -> int:
+        queue = Priority(priority).queue
+        batches = [message_ids[i : i + self.batch_size] for i in range(0, len(message_ids), self.batch_size)]
+        # On Redis a task goes to its queue's list by name (Celery's anonymous exchange for a
+        # direct queue): nothing to declare first, and kombu's check that it was declared cost
+        # as much Python as the publish itself. Another broker declares the queue as before.
+        options: dict[str, Any] = {"declare": []} if producer.connection.transport.driver_type == "redis" else {}
+        for batch in batches:
+            args = [send_payload(batch)]
+            self.app.send_task(
+                SEND_TASK, args=args, queue=queue, routing_key=queue, producer=producer,
+                argsrepr=shown(args), kwargsrepr="{}", **options,
+            )  # fmt: skip
         return len(batches)
+
+
+class _NotRecorded(Exception):
+    """kombu asked the recording client for more than an LPUSH."""
+
+
+class _Recorder:
+    """Stands in for kombu's Redis client while a publish is recorded: keeps what it would LPUSH."""
+
+    def __init__(self, writes: list[tuple[str, str]]) -> None:
+        self._writes = writes
+
+    def lpush(self, key: str, value: str) -> int:
+        self._writes.append((key, value))
+        return len(self._writes)
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NotRecorded(name)
+
+
+def _same_redis(channel: Any, store: redis.Redis) -> bool:
+    """Whether kombu's channel writes to the store's own Redis server and database, unprefixed: only
+    then may the store's script push its tasks. (Sentinel pools name no host: never the same here.)"""
+    if getattr(channel, "global_keyprefix", ""):
+        return False
+    try:
+        broker = channel.client.connection_pool.connection_kwargs
+    except AttributeError:
+        return False
+    ours = store.connection_pool.connection_kwargs
+    where = ("host", "port", "path", "db")
+    return bool(broker.get("host") or broker.get("path")) and all(broker.get(k) == ours.get(k) for k in where)
 
 
 def shown(args: list[Any]) -> str:
@@ -99,8 +160,11 @@ def reuse_publish_client(channel: Any) -> None:
         if client_ is not None:  # a caller's own client (kombu's polling): as before
             with original(client_) as given:
                 yield given
+        elif channel._lightsms_recording is not None:  # Dispatcher.recorded
+            yield _Recorder(channel._lightsms_recording)
         else:
             yield client
 
     channel._lightsms_publish_client = client
+    channel._lightsms_recording = None
     channel.conn_or_acquire = conn_or_acquire

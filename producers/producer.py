@@ -20,7 +20,7 @@ from core.message import Message
 from core.redis_client import store_client
 from core.settings import CoreSettings, get_core_settings
 from core.states import CANCELLABLE, State
-from core.store import Move, RecipientOptedOut, Store
+from core.store import Move, RecipientOptedOut, Store, TasksNotPushed
 
 from .celery_client import Dispatcher, make_producer_app
 from .validation import OptedOutError, Options, check_options, check_phone, check_phones
@@ -194,9 +194,13 @@ class Producer:
             )
             for phone in phones
         ]
-        results = self.store.create(messages, refuse_opted_out=True)
+        tasks = self._tasks_to_store([m.id for m in messages], options.priority) if state is State.QUEUED else None
+        try:
+            results = self.store.create(messages, refuse_opted_out=True, publish=tasks or ())
+        except TasksNotPushed as stored:
+            results, tasks = stored.results, None  # published below, as on any other broker
         fresh = [message_id for message_id, created in results if created]
-        if fresh and state is State.QUEUED:
+        if fresh and state is State.QUEUED and tasks is None:
             try:
                 self.dispatcher.enqueue(fresh, options.priority)
             except Exception as exc:  # noqa: BLE001 - any broker failure: the records are safe already
@@ -205,6 +209,16 @@ class Producer:
                 log.warning("stored %d message(s) but could not publish their task (%s): the sweeper will",
                             len(fresh), type(exc).__name__)  # fmt: skip
         return [message_id for message_id, _ in results]
+
+
+    def _tasks_to_store(self, message_ids: list[str], priority: str) -> list[tuple[str, str]] | None:
+        """The send tasks, for the store's script to push with the records when the broker is the
+        store's own Redis (one round trip, and never a record without its task); None: publish after."""
+        try:
+            return self.dispatcher.recorded(message_ids, priority, store=self.store.redis)
+        except Exception as exc:  # noqa: BLE001 - the records come first; publishing after is the fallback
+            log.debug("send tasks not recorded (%s): published after the records", type(exc).__name__)
+            return None
 
 
 def _key_for(key: str | None, phone: str, per_phone: bool) -> str | None:

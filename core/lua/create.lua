@@ -13,10 +13,17 @@
 --                index, phone, screen ("1": refuse the whole call if the phone is opted out), m (the
 --                number of its own field, value pairs), then those m pairs (written after the shared
 --                ones: a field in both takes its own value)
+-- KEYS[2+3n..]   (optional) w broker lists, and after the messages' ARGV: w, then w payloads: the
+--                send tasks of these messages as the broker client would LPUSH them (the store is the
+--                broker's Redis): pushed in the same call once any message was stored, so a record is
+--                never without its task nor a task ahead of its record, in one round trip (and one
+--                fsync under appendfsync always). A task naming a message stored here as a repeat
+--                names nothing the worker finds, and is let be.
 -- Returns {-1, i} when message i (1-based) is to be screened and its phone is opted out: nothing stored.
--- Otherwise {1} followed, for each message not stored because its key names a message that still
+-- Otherwise {status} followed, for each message not stored because its key names a message that still
 -- exists, by its position i and that existing id (a repeat within the same call names the first
--- one's id); every message not listed was stored under its own id. (A reply that lists only the
+-- one's id); every message not listed was stored under its own id. status is 1, or 2 when a task
+-- given to push (below) could not be pushed. (A reply that lists only the
 -- exceptions: a send_many to thousands would otherwise get every id it sent back.)
 --
 -- A key whose message is gone (purged, expired, deleted by hand) is free: answering with that id
@@ -102,5 +109,14 @@ for i = 1, n do
 end
 for _, index in ipairs(pending_order) do
   flush(index)
+end
+local writes = tonumber(ARGV[a] or '0')
+if writes > 0 and #result < 1 + 2 * n then
+  for j = 1, writes do
+    -- pcall: the records are written and a script is not rolled back; a list that cannot take the
+    -- task (not a list: written over by hand) is reported, for the caller to publish another way
+    local pushed = redis.pcall('LPUSH', KEYS[1 + 3 * n + j], ARGV[a + j])
+    if type(pushed) == 'table' and pushed.err then result[1] = 2 end
+  end
 end
 return result

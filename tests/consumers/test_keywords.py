@@ -285,6 +285,7 @@ def test_add2stop_waits_a_bounded_time_for_a_confirmation_that_is_not_sent(stack
     # The reply's task is never published, so no worker sends it: the router stops waiting and opts
     # the number out at LightSMS anyway (opting out must not wait on a stuck queue).
     keywords = router(stack, add2stop=True, confirmation_wait=0.5, poll_interval=0.05)
+    monkeypatch.setattr(keywords.producer.dispatcher, "recorded", lambda ids, priority, store: None)
     monkeypatch.setattr(keywords.producer.dispatcher, "enqueue", lambda ids, priority: None)
     started = time.monotonic()
     stop = event("STOP")

@@ -431,6 +431,20 @@ def test_records_unlike_each_other_in_one_call_are_each_stored_exactly_as_they_a
     assert redis_client.zscore(keys.state_index(State.SCHEDULED), "later") == pytest.approx(later.send_at)
 
 
+def test_create_pushes_the_tasks_it_is_given_once_anything_is_stored_and_says_when_it_could_not(store, redis_client):
+    from core.store import TasksNotPushed
+
+    assert store.create([queued("a", key="k")], publish=[("tasks", "task of a")]) == [("a", True)]
+    assert store.create([queued("b", key="k")], publish=[("tasks", "task of b")]) == [("a", False)]
+    assert redis_client.lrange("tasks", 0, -1) == ["task of a"]  # a repeat pushes nothing
+    redis_client.set("not-a-list", "x")
+    with pytest.raises(TasksNotPushed) as refused:
+        store.create([queued("c"), queued("d", key="k")], publish=[("not-a-list", "task"), ("tasks", "task of c")])
+    assert refused.value.results == [("c", True), ("a", False)]
+    assert redis_client.hget(keys.message("c"), "state") == "QUEUED"  # stored all the same
+    assert redis_client.lrange("tasks", 0, -1) == ["task of c", "task of a"]
+
+
 def test_moves_after_the_script_cache_was_flushed_load_it_again_and_each_happens_once(store, redis_client):
     store.create([queued("a"), queued("b")])
     redis_client.script_flush()  # a restarted Redis has forgotten every script

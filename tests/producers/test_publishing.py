@@ -3,11 +3,12 @@ broker holds, and shown (in Flower, in the logs) by its message ids."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
-from core.settings import Settings
+from core.settings import CoreSettings, Settings
 from producers.celery_client import ARGSREPR_MAX, shown
 from producers.producer import Producer
 
@@ -42,3 +43,84 @@ def test_the_arguments_shown_are_cut_as_celery_cuts_them():
     assert shown(few) == repr(few)
     many = [{"v": 1, "ids": ["b" * 32] * 100}]
     assert len(shown(many)) == ARGSREPR_MAX and shown(many).endswith("...")
+
+
+def _tasks(client, queue: str = "sms.normal") -> list[list[str]]:
+    """The message ids each task in the queue names, oldest first."""
+    return [json.loads(raw)["headers"]["argsrepr"] for raw in reversed(client.lrange(queue, 0, -1))]
+
+
+def test_a_send_on_the_store_s_own_redis_writes_its_record_and_its_task_in_one_call(producer, redis_server,
+                                                                                     redis_client):  # fmt: skip
+    first = producer.send("37061234567", "hello")  # the broker connection is made here, after the record
+    seen: list[tuple[str, str]] = []
+    with redis_server.client(decode_responses=True).monitor() as monitor:
+        second = producer.send("37062345678", "hello")
+        redis_client.echo("end of the send")
+        while (command := monitor.next_command())["command"] != "ECHO end of the send":
+            seen.append((command["client_type"], command["command"].split()[0].upper()))
+    assert [name for who, name in seen if who != "lua"] == ["EVALSHA"], seen  # one round trip
+    assert ("lua", "LPUSH") in seen
+    shown_tasks = _tasks(redis_client)
+    assert len(shown_tasks) == 2 and first in shown_tasks[0] and second in shown_tasks[1]
+
+
+def test_a_queue_that_cannot_take_the_task_still_leaves_the_message_stored_and_the_caller_its_id(
+    producer, redis_client, caplog
+):
+    producer.send("37061234567", "warm-up")
+    redis_client.delete("sms.normal")
+    redis_client.set("sms.normal", "written over by hand")
+    message_id = producer.send("37062345678", "hello")  # no error: the record is safe, the sweeper requeues it
+    assert producer.get(message_id)["state"] == "QUEUED"
+    assert "could not publish their task" in caplog.text
+
+
+def test_a_repeat_or_a_refused_recipient_pushes_no_task(producer, redis_client):
+    from producers.validation import OptedOutError
+
+    producer.send("37061234567", "warm-up")
+    kept = producer.send("37062345678", "hello", idempotency_key="k")
+    assert producer.send("37062345678", "hello", idempotency_key="k") == kept
+    redis_client.sadd("sms:optout", "37063456789")
+    with pytest.raises(OptedOutError):
+        producer.send("37063456789", "hello")
+    assert len(_tasks(redis_client)) == 2
+    # a send_many in which some recipients are repeats: its task goes, and names ids the worker never finds
+    [a, b] = producer.send_many(["37064000001", "37064000002"], "hi", idempotency_key="m")
+    ids = producer.send_many(["37064000001", "37064000002", "37064000003"], "hi", idempotency_key="m")
+    assert ids[:2] == [a, b] and len(_tasks(redis_client)) == 4
+    named = json.loads(redis_client.lindex("sms.normal", 0))["headers"]["argsrepr"]
+    assert ids[2] in named
+    stored = {key.removeprefix("sms:msg:") for key in redis_client.scan_iter("sms:msg:*")}
+    [payload], _, _ = json.loads(base64.b64decode(json.loads(redis_client.lindex("sms.normal", 0))["body"]))
+    discarded = [i for i in payload["ids"] if i not in stored]
+    assert len(discarded) == 2
+    claim = producer.store.claim_to_send(discarded, lease="L", lease_seconds=30, pause_key="sms:pause:x")
+    assert claim.messages == () and claim.unreadable == ()
+
+
+@pytest.mark.parametrize(
+    "broker",
+    [
+        pytest.param({"CELERY_BROKER_URL": "db1"}, id="another database"),
+        pytest.param({"CELERY_BROKER_TRANSPORT_OPTIONS": '{"global_keyprefix": "pfx:"}'}, id="a key prefix"),
+    ],
+)
+def test_a_broker_the_store_s_script_cannot_write_gets_its_tasks_after_the_records(
+    redis_server, redis_client, monkeypatch, broker
+):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("LIGHTSMS_SENDER", "LightSMS")
+    for name, value in broker.items():
+        monkeypatch.setenv(name, redis_server.url.rsplit("/", 1)[0] + "/1" if value == "db1" else value)
+    producer = Producer(CoreSettings(), redis_client=redis_server.client())
+    ids = [producer.send("37061234567", "hello"), producer.send("37062345678", "hello")]
+    assert redis_client.llen("sms.normal") == 0  # nothing pushed where the broker does not read
+    if "CELERY_BROKER_URL" in broker:
+        broker_client = redis_server.client(db=1, decode_responses=True)
+        queue = "sms.normal"
+    else:
+        broker_client, queue = redis_client, "pfx:sms.normal"
+    shown_tasks = _tasks(broker_client, queue)
+    assert len(shown_tasks) == 2 and all(i in text for i, text in zip(ids, shown_tasks, strict=True))
