@@ -51,7 +51,7 @@ class TasksNotPushed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """A slot of the global rate limit to take with the in-flight mark (see begin_send.lua)."""
+    """A slot of the global rate limit to take with the in-flight mark (begin_send.lua, claim.lua)."""
 
     key: str
     interval_us: int
@@ -68,6 +68,10 @@ class Claim:
     messages: tuple[Message, ...] = ()
     opted_out: frozenset[str] = frozenset()
     unreadable: tuple[str, ...] = ()
+    # Asked with a slot: the seconds to wait for the slot taken, every message marked in flight; or,
+    # when no slot was near enough, how far the next free one is (nothing taken, nothing marked).
+    marked_wait: float | None = None
+    next_slot_in: float | None = None
 
 
 class RecipientOptedOut(Exception):
@@ -282,25 +286,37 @@ class Store:
         lost gives back what the first one took."""
         return list(self._claim_call(message_ids, lease=lease, lease_seconds=lease_seconds, extra={}).messages)
 
-    def claim_to_send(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, pause_key: str) -> Claim:
+    def claim_to_send(
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, pause_key: str,
+        slot: Slot | None = None, max_wait: float = 0.0,
+    ) -> Claim:  # fmt: skip
         """Store.claim unless the account is paused (`pause_key` exists: nothing is claimed), the
-        claimed messages whose phone is on the opt-out list flagged: all in one round trip."""
+        claimed messages whose phone is on the opt-out list flagged: all in one round trip. With a
+        `slot`, also begin_send's work when every message claimed would be sent as it is and a slot
+        is at most `max_wait` away: Claim.marked_wait (see claim.lua)."""
         extra = {"PAUSE": pause_key, "OPTOUT": keys.OPT_OUT}
-        return self._claim_call(message_ids, lease=lease, lease_seconds=lease_seconds, extra=extra)
+        if slot is not None:
+            extra["SLOT"] = slot.key
+        tail = [slot.interval_us, int(max_wait * 1_000_000)] if slot is not None else []
+        return self._claim_call(message_ids, lease=lease, lease_seconds=lease_seconds, extra=extra, tail=tail)
 
     def _claim_call(
-        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, extra: Mapping[str, str]
-    ) -> Claim:
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, extra: Mapping[str, str],
+        tail: Sequence[int] = (),
+    ) -> Claim:  # fmt: skip
         if not message_ids:
             return Claim()
         named = {**_named_indexes([State.QUEUED, State.SENDING]), **extra}
         hashes = [keys.message(i) for i in message_ids]
-        args: list[str | float] = [lease, lease_seconds, len(message_ids), *message_ids, *named]
+        args: list[str | float] = [lease, lease_seconds, len(message_ids), *message_ids, *named, *tail]
         reply = self._claim(keys=[*hashes, *named.values()], args=args)
         messages: list[Message] = []
         opted_out: set[str] = set()
         unreadable: list[str] = []
-        for i in range(1, len(reply), 3):
+        slot_us = _text(reply[1])
+        marked_wait = int(slot_us) / 1_000_000 if slot_us and int(slot_us) >= 0 else None
+        next_slot_in = -int(slot_us) / 1_000_000 if slot_us and int(slot_us) < 0 else None
+        for i in range(2, len(reply), 3):
             message_id, flag, flat = _text(reply[i]), _text(reply[i + 1]), reply[i + 2]
             message = _parse(dict(zip(flat[0::2], flat[1::2], strict=True)))
             if message is None or message.id != message_id:
@@ -309,7 +325,8 @@ class Store:
             messages.append(message)
             if flag == "1":
                 opted_out.add(message_id)
-        return Claim(_text(reply[0]) or None, tuple(messages), frozenset(opted_out), tuple(unreadable))
+        return Claim(_text(reply[0]) or None, tuple(messages), frozenset(opted_out), tuple(unreadable),
+                     marked_wait=marked_wait, next_slot_in=next_slot_in)  # fmt: skip
 
     def begin_send(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, keep_if_left: float | None = None

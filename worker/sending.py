@@ -122,11 +122,18 @@ class BatchSender:
         phones are opted out: one round trip), finish those that must not go, send the rest in batches."""
         lease = uuid.uuid4().hex
         seconds = self.settings.lightsms_lease_seconds
+        # A task of one message (a send()) takes its slot and in-flight mark with the claim when it can:
+        # one round trip fewer. Not for more: a later batch's messages would be in flight while the
+        # first one's request runs, and become UNKNOWN, never sent, if the worker were lost meanwhile.
+        slot = self._slot() if len(message_ids) == 1 and time.monotonic() >= self._limiter_booked_until else None
         claim = self._durably(
             lambda: self.store.claim_to_send(
-                message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key
+                message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key, slot=slot,
+                max_wait=SLOT_WITH_MARK,
             )
-        )
+        )  # fmt: skip
+        if claim.next_slot_in is not None:
+            self._limiter_booked_until = time.monotonic() + claim.next_slot_in - SLOT_WITH_MARK
         if claim.pause is not None:
             pause = AccountCircuit.read(claim.pause)
             self._defer_waiting(message_ids, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
@@ -145,7 +152,9 @@ class BatchSender:
             for n, batch in enumerate(batches):
                 try:
                     # the claim checked the pause for the first batch; a later one checks it again
-                    if n == 0 or not self._deferred_for_pause(batch, lease):
+                    if n == 0:
+                        self._send_claimed(batch, lease, marked_wait=claim.marked_wait)
+                    elif not self._deferred_for_pause(batch, lease):
                         self._send_claimed(batch, lease)
                 except BaseException as exc:
                     self._give_back([m for later in batches[n + 1 :] for m in later], lease, exc)
@@ -230,14 +239,15 @@ class BatchSender:
             policy=self.policy, record_ttl=self.record_ttl, lease=lease, status_schedule=self.settings.status_schedule
         )
 
-    def _send_claimed(self, claimed: list[Message], lease: str) -> None:
+    def _send_claimed(self, claimed: list[Message], lease: str, *, marked_wait: float | None = None) -> None:
         """One send.php call for the claimed messages, its outcome applied before anything else
-        happens; halves of a batch LightSMS found too large follow, each applied in its turn."""
+        happens; halves of a batch LightSMS found too large follow, each applied in its turn.
+        `marked_wait`: the claim marked them in flight and took a slot this many seconds away."""
         planner = self._planner(lease)
         failure: BaseException | None = None
         halves: list[list[Message]] = []
         try:
-            halves = self._send_into(planner, claimed, lease)
+            halves = self._send_into(planner, claimed, lease, marked_wait)
         except BaseException as exc:  # noqa: BLE001 - whatever it is, the claimed messages are settled first
             failure = exc
         # What is known is applied even after a failure: a phone LightSMS accepted stays SENT.
@@ -249,12 +259,14 @@ class BatchSender:
         for half in halves:
             self._send_claimed(half, lease)
 
-    def _send_into(self, planner: OutcomePlanner, claimed: list[Message], lease: str) -> list[list[Message]]:
+    def _send_into(
+        self, planner: OutcomePlanner, claimed: list[Message], lease: str, marked_wait: float | None
+    ) -> list[list[Message]]:
         """Plan each claimed message's outcome; the halves to send next when LightSMS refused the
         batch as a whole for a reason one of its phones may cause (nothing was sent)."""
         in_request = list(claimed)  # narrowed by _call to what the request really carried
         try:
-            sent, results = self._call(claimed, lease, in_request, planner.plan.counts)
+            sent, results = self._call(claimed, lease, in_request, planner.plan.counts, marked_wait)
         except RateLimited as exc:
             until = time.time() + max(exc.seconds, 0.1)
             for m in in_request:
@@ -286,13 +298,15 @@ class BatchSender:
         return []
 
     def _call(
-        self, claimed: list[Message], lease: str, in_request: list[Message], waits: Counter[str]
-    ) -> tuple[list[Message], list[PhoneResult]]:
+        self, claimed: list[Message], lease: str, in_request: list[Message], waits: Counter[str],
+        marked_wait: float | None,
+    ) -> tuple[list[Message], list[PhoneResult]]:  # fmt: skip
         """send.php once per attempt; tenacity retries only what provably never reached LightSMS.
 
         Each attempt first confirms, in Redis, that the messages are still ours and marks them in
         flight (begin_send.lua): a worker that stalled past its lease between attempts sends nothing.
-        `in_request` is kept equal to the messages the latest attempt carried.
+        The first attempt skips that when the claim, a moment ago, marked them and took the slot
+        (`marked_wait`). `in_request` is kept equal to the messages the latest attempt carried.
         """
         first = claimed[0]
         window = self.settings.lightsms_retry_window
@@ -306,10 +320,16 @@ class BatchSender:
         )
         for attempt in retrying:
             with attempt:
-                left = window - (time.monotonic() - started)
-                in_request[:] = self._begin_with_slot(in_request, lease, left, waits)
-                if not in_request:
-                    return [], []
+                if marked_wait is not None:
+                    wait, marked_wait = marked_wait, None  # the first attempt only
+                    if wait > 0:
+                        waits.update(wait_counts(wait))
+                        self.sleep(wait)
+                else:
+                    left = window - (time.monotonic() - started)
+                    in_request[:] = self._begin_with_slot(in_request, lease, left, waits)
+                    if not in_request:
+                        return [], []
                 sending = list(in_request)
                 try:
                     # every phone of the batch is as normalize_phone returns it: checked by the
@@ -340,7 +360,7 @@ class BatchSender:
         limit waits for its slot here, under the lease (renewed by the keeper), as long as the retry
         window has `left` and at most a third of a lease: it does not cycle through deferral, the due
         set and the queue for each missed slot. No slot even then: RateLimited."""
-        slot = Slot(self.limiter.key, self.limiter.interval_us)
+        slot = self._slot()
         seconds = self.settings.lightsms_lease_seconds
         ids = [m.id for m in claimed]
         # While the limiter is known to be booked further ahead than SLOT_WITH_MARK (a backlog), the
@@ -365,6 +385,9 @@ class BatchSender:
         if distance is not None:
             raise RateLimited(distance)
         return self._begin(claimed, lease)
+
+    def _slot(self) -> Slot:
+        return Slot(self.limiter.key, self.limiter.interval_us)
 
     def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""

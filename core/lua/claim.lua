@@ -1,3 +1,4 @@
+--! include reserve_slot.lua
 -- Claim QUEUED messages for one worker under a lease, and return the claimed records whole, so that
 -- the worker need not read them again; in the same call, the account pause and the opt-out list the
 -- worker must heed before sending (one round trip where there were four). Claiming twice under the
@@ -10,20 +11,29 @@
 --               "QUEUED:<p>"     the queued index of priority p, one each for high, normal, bulk
 --               "PAUSE"          (optional) the account pause: while it exists nothing is claimed
 --               "OPTOUT"         (optional) the opt-out set, to flag the claimed messages it holds
+--               "SLOT"           (optional) the limiter key: take the request's slot of the global rate
+--                                limit and mark the messages in flight with the claim (begin_send.lua's
+--                                work, one round trip fewer), when a slot is at most ARGV[-1] µs away
+--                                and every message is moved here, checked by our producer
+--                                (phone_checked), not opted out and not expired: nothing the worker
+--                                would stop before sending
 -- ARGV[1]     lease token
 -- ARGV[2]     lease length in seconds, from Redis TIME
 -- ARGV[3]     n, the number of messages
 -- ARGV[4..3+n]     the message ids
--- ARGV[4+n..]      the names of KEYS[n+1..], in order
--- Returns {pause} followed, in the order asked, for each message that is SENDING under this lease
+-- ARGV[4+n..]      the names of KEYS[n+1..], in order; then, with "SLOT": the limiter's emission
+--                  interval and the longest wait for the slot, in microseconds
+-- Returns {pause, slot} followed, in the order asked, for each message that is SENDING under this lease
 -- now, by its id, its opt-out flag ("1": its phone is on the opt-out list and it is not the STOP
 -- confirmation, "0" otherwise) and its whole hash as HGETALL gives it (a flat field, value list). A message moved here leaves its
 -- queued index (by its stored priority; an unknown priority reads "normal", as Priority.read says)
 -- and joins the sending index with lease, lease_until (Redis TIME + ARGV[2]), inflight 0 and
 -- updated_at set. pause is "" unless the pause key exists: then it is its value, and nothing new is
 -- claimed (what this lease already holds is still returned: a claim run again after its reply was
--- lost gives back what it had taken, paused or not). (A QUEUED record has no TTL: every move to a
--- state that is not final persists it.)
+-- lost gives back what it had taken, paused or not). slot is "" when none was asked or the messages
+-- are not all markable; else the µs to wait for the slot taken (the messages are marked in flight,
+-- inflight 1), or minus the µs to the next free slot when none is near (nothing taken or marked).
+-- (A QUEUED record has no TTL: every move to a state that is not final persists it.)
 
 local n = tonumber(ARGV[3])
 local named = {}
@@ -37,11 +47,11 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease = ARGV[1]
 local sending = named['SENDING']
 local lease_until = string.format('%.6f', now + tonumber(ARGV[2]))
--- what a claim writes, as HSET takes it
+-- what a claim writes, as HSET takes it (inflight, the 8th value, is set to 1 below when marked)
 local moved = {'state', 'SENDING', 'lease', lease, 'lease_until', lease_until, 'inflight', '0',
                'updated_at', string.format('%.6f', now)}
 
-local claimed = {}  -- {id, record (field -> value)} in the order asked
+local claimed = {}  -- {id, record (field -> value), key, moved here} in the order asked
 local moved_from = {}
 for name, index in pairs(named) do
   if string.sub(name, 1, 7) == 'QUEUED:' then moved_from[index] = {} end
@@ -59,13 +69,9 @@ for i = 1, n do
     table.insert(moved_from[named['QUEUED:' .. priority] or named['QUEUED:normal']], id)
     table.insert(to_sending, lease_until)
     table.insert(to_sending, id)
-    redis.call('HSET', key, unpack(moved))
-    for j = 1, #moved, 2 do
-      record[moved[j]] = moved[j + 1]
-    end
-    table.insert(claimed, {id, record})
+    table.insert(claimed, {id, record, key, true})
   elseif record['state'] == 'SENDING' and record['lease'] == lease then
-    table.insert(claimed, {id, record})
+    table.insert(claimed, {id, record, key, false})
   end
 end
 
@@ -89,6 +95,35 @@ for first = 1, #screened, CHUNK do
   end
 end
 
+-- the slot and the in-flight mark, only for messages the worker would send as they are
+local slot = ''
+if named['SLOT'] and #claimed > 0 then
+  local markable = true
+  for c, entry in ipairs(claimed) do
+    local record = entry[2]
+    local valid_until = tonumber(record['valid_until'] or '')
+    if not entry[4] or flags[c] == '1' or record['phone_checked'] ~= '1' or (valid_until and valid_until <= now) then
+      markable = false
+    end
+  end
+  if markable then
+    local extra = 3 + #KEYS + 1  -- the first ARGV after the names
+    local wait = reserve_slot(named['SLOT'], tonumber(ARGV[extra]), tonumber(ARGV[extra + 1]),
+                              tonumber(t[1]) * 1000000 + tonumber(t[2]))
+    slot = tostring(wait)
+    if wait >= 0 then moved[8] = '1' end
+  end
+end
+
+for _, entry in ipairs(claimed) do
+  if entry[4] then
+    redis.call('HSET', entry[3], unpack(moved))
+    for j = 1, #moved, 2 do
+      entry[2][moved[j]] = moved[j + 1]
+    end
+  end
+end
+
 -- the indexes, once for the batch (their order within the script makes no difference to anyone)
 for index, ids in pairs(moved_from) do
   if #ids > 0 then redis.call('ZREM', index, unpack(ids)) end
@@ -97,7 +132,7 @@ if #to_sending > 0 then
   redis.call('ZADD', sending, unpack(to_sending))
 end
 
-local result = {pause or ''}
+local result = {pause or '', slot}
 for c, entry in ipairs(claimed) do
   local flat = {}
   for field, value in pairs(entry[2]) do

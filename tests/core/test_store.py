@@ -515,6 +515,62 @@ def test_a_claimed_record_that_cannot_be_read_is_named_not_dropped(store, redis_
     assert [m.id for m in claim.messages] == ["a"] and claim.unreadable == ("bad",)
 
 
+def _checked(message_id: str, **fields: object) -> Message:
+    message = queued(message_id)
+    message.phone_checked = True
+    for name, value in fields.items():
+        setattr(message, name, value)
+    return message
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["not checked by our producer", "opted out", "expired", "claimed already (a claim run again)"],
+)
+def test_a_claim_marks_in_flight_and_takes_a_slot_only_for_messages_the_worker_sends_as_they_are(
+    store, redis_client, why
+):
+    from core.store import Slot
+
+    slot = Slot("sms:limiter:demo", 1_000)
+    store.create([_checked("fine")])
+    claim = store.claim_to_send(["fine"], lease="L1", lease_seconds=30, pause_key="sms:pause:none", slot=slot,
+                                max_wait=0.02)  # fmt: skip
+    assert claim.marked_wait == 0 and claim.next_slot_in is None
+    assert redis_client.hget("sms:msg:fine", "inflight") == "1" and claim.messages[0].inflight
+    taken = redis_client.get("sms:limiter:demo")
+    assert taken is not None
+
+    odd = {
+        "not checked by our producer": queued("odd"),
+        "opted out": _checked("odd", phone="37060000009"),
+        "expired": _checked("odd", valid_until=time.time() - 1),
+        "claimed already (a claim run again)": _checked("odd"),
+    }[why]
+    store.create([odd])
+    store.opt_out("37060000009")
+    if why.startswith("claimed already"):
+        store.claim_to_send(["odd"], lease="L2", lease_seconds=30, pause_key="sms:pause:none")
+    claim = store.claim_to_send(["odd"], lease="L2", lease_seconds=30, pause_key="sms:pause:none", slot=slot,
+                                max_wait=0.02)  # fmt: skip
+    assert [m.id for m in claim.messages] == ["odd"]  # claimed all the same, for the worker to decide
+    assert claim.marked_wait is None and claim.next_slot_in is None
+    assert redis_client.hget("sms:msg:odd", "inflight") == "0"
+    assert redis_client.get("sms:limiter:demo") == taken  # no slot spent
+
+
+def test_a_claim_with_no_slot_near_enough_claims_without_marking_and_says_how_far_the_next_is(store, redis_client):
+    from core.store import Slot
+
+    redis_client.set("sms:limiter:demo", int((time.time() + 5) * 1_000_000), px=60_000)
+    store.create([_checked("a")])
+    claim = store.claim_to_send(["a"], lease="L1", lease_seconds=30, pause_key="sms:pause:none",
+                                slot=Slot("sms:limiter:demo", 1_000), max_wait=0.02)  # fmt: skip
+    assert [m.id for m in claim.messages] == ["a"] and claim.marked_wait is None
+    assert claim.next_slot_in is not None and 4 < claim.next_slot_in <= 5
+    assert redis_client.hget("sms:msg:a", "inflight") == "0"
+
+
 # -- counters kept with the moves -----------------------------------------------------------------
 
 

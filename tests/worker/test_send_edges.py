@@ -392,3 +392,83 @@ def test_phones_the_producer_checked_are_not_run_through_phonenumbers_again(harn
     assert h.states(["produced"]) == [State.SENT] and h.client.calls == [[PHONES[0]]]
     [refused] = h.store.get_many(["by-hand"])
     assert refused is not None and (refused.state, refused.error_code) == (State.FAILED, "invalid")
+
+
+# -- a send() of one message: slot and in-flight mark taken with the claim ----------------------------
+
+def _counting_begins(h: Harness) -> list[str]:
+    """The begin_send calls the sender makes, by name."""
+    calls: list[str] = []
+    for name in ("begin_send", "begin_send_in_slot"):
+        real = getattr(h.store, name)
+
+        def counted(*args: object, _real: Callable[..., object] = real, _name: str = name, **kwargs: object) -> object:
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        setattr(h.store, name, counted)
+    return calls
+
+
+def test_one_checked_message_is_marked_and_given_its_slot_by_the_claim_and_sent_once(harness):
+    seen: list[str | None] = []
+
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        seen.append(h.store.redis.hget(keys.message("m0"), "inflight"))  # as the request goes out
+        return [accepted(p) for p in phones]
+
+    h = harness(answer)
+    begins = _counting_begins(h)
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] and h.client.calls == [[PHONES[0]]]
+    assert begins == [] and seen == [b"1"]
+    # a record our producer did not write is checked first, and marked by begin_send as before
+    unchecked = h.enqueue([PHONES[1]], prefix="u")
+    h.sender.run(unchecked)
+    assert h.states(unchecked) == [State.SENT] and begins == ["begin_send_in_slot"]
+
+
+def test_a_retried_request_after_a_marked_claim_confirms_the_message_is_still_ours(harness):
+    from lightsms.errors import ConnectError
+
+    answers = iter([ConnectError("refused"), None])
+
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        failure = next(answers)
+        if failure is not None:
+            raise failure
+        return [accepted(p) for p in phones]
+
+    h = harness(answer)
+    begins = _counting_begins(h)
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] and len(h.client.calls) == 2
+    assert begins == ["begin_send_in_slot"]  # the second attempt only
+
+
+def test_a_marked_message_the_worker_refuses_is_failed_not_sent(harness):
+    h = harness(lambda phones: [accepted(p) for p in phones], lightsms_max_parts=1)
+    now = time.time()
+    long_text = Message(id="long", phone=PHONES[0], text="x" * 400, sender="LightSMS", state=State.QUEUED,
+                        created_at=now, updated_at=now, phone_checked=True)  # fmt: skip
+    h.store.create([long_text])
+    h.sender.run(["long"])
+    [refused] = h.store.get_many(["long"])
+    assert refused is not None and (refused.state, refused.error_code, refused.inflight) == (State.FAILED, "invalid",
+                                                                                             False)  # fmt: skip
+    assert h.client.calls == []
+
+
+def test_a_booked_limiter_leaves_the_claim_unmarked_and_the_message_waits_in_line(harness):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    begins = _counting_begins(h)
+    booked_until = int((time.time() + 0.5) * 1_000_000)  # the next free slot half a second away
+    h.store.redis.set(h.limiter.key, booked_until, px=60_000)
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    started = time.monotonic()
+    h.sender.run(ids)  # the limiter's wait in line is real: half a second
+    assert h.states(ids) == [State.SENT]
+    assert begins == ["begin_send"]  # after waiting in line (wait_for_slot), not with the claim
+    assert h.sender._limiter_booked_until > started + 0.4  # claims meanwhile ask for no slot
