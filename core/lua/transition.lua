@@ -40,8 +40,33 @@
 -- The message leaves only its current state's index (a QUEUED one by its stored priority; an unknown
 -- priority reads "normal", as Priority.read says) and joins only the new state's one, if it has one.
 
+-- Index changes are gathered and made once per index for the call (one ZREM, one ZADD for a batch
+-- of hundreds, not one each); a message moved twice in one call has what is gathered made first.
+local removals, additions, touched = {}, {}, {}
+local function flush_indexes()
+  for index, ids in pairs(removals) do
+    redis.call('ZREM', index, unpack(ids))
+  end
+  for index, members in pairs(additions) do
+    redis.call('ZADD', index, unpack(members))
+  end
+  removals, additions, touched = {}, {}, {}
+end
+local function gather(into, index, ...)
+  local list = into[index]
+  if not list then
+    list = {}
+    into[index] = list
+  end
+  for _, value in ipairs({...}) do
+    list[#list + 1] = value
+  end
+  if #list >= 2000 then flush_indexes() end  -- well within what unpack may spread
+end
+
 -- One HMGET reads what the checks need, one HSET writes the move: fewer commands for Redis to run.
 local function move(KEYS, ARGV)
+if touched[ARGV[1]] then flush_indexes() end
 local seen = redis.call('HMGET', KEYS[1], 'state', 'lease', 'lease_until', 'priority', ARGV[8] ~= '' and ARGV[8] or 'state')
 local current = seen[1]
 if not current then
@@ -79,12 +104,13 @@ end
 
 local from = index_of(current)
 if from then
-  redis.call('ZREM', from, ARGV[1])
+  gather(removals, from, ARGV[1])
 end
 local to = index_of(ARGV[3])
 if to then
-  redis.call('ZADD', to, ARGV[4], ARGV[1])
+  gather(additions, to, ARGV[4], ARGV[1])
 end
+touched[ARGV[1]] = true
 
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[7], unpack(ARGV, 10 + #KEYS, #ARGV))
 local ttl = tonumber(ARGV[6])
@@ -109,6 +135,7 @@ for i = 1, m do
   table.insert(results, outcome[2])
   k, a = k + nk, a + na
 end
+flush_indexes()
 if #KEYS > k then
   local counters = KEYS[k + 1]
   local made, order, any_made = {}, {}, false
