@@ -122,10 +122,12 @@ class BatchSender:
         phones are opted out: one round trip), finish those that must not go, send the rest in batches."""
         lease = uuid.uuid4().hex
         seconds = self.settings.lightsms_lease_seconds
-        # A task of one message (a send()) takes its slot and in-flight mark with the claim when it can:
-        # one round trip fewer. Not for more: a later batch's messages would be in flight while the
-        # first one's request runs, and become UNKNOWN, never sent, if the worker were lost meanwhile.
-        slot = self._slot() if len(message_ids) == 1 and time.monotonic() >= self._limiter_booked_until else None
+        # A task whose messages go in one send.php call takes its slot and in-flight mark with the claim
+        # when it can (claim.lua checks they would be one call): one round trip fewer. Never for more:
+        # a later call's messages would be in flight while the first one's request runs, and become
+        # UNKNOWN, never sent, if the worker were lost meanwhile.
+        one_call = len(message_ids) <= self.settings.lightsms_batch_size
+        slot = self._slot() if one_call and time.monotonic() >= self._limiter_booked_until else None
         claim = self._durably(
             lambda: self.store.claim_to_send(
                 message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key, slot=slot,

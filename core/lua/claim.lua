@@ -15,8 +15,8 @@
 --                                limit and mark the messages in flight with the claim (begin_send.lua's
 --                                work, one round trip fewer), when a slot is at most ARGV[-1] µs away
 --                                and every message is moved here, checked by our producer
---                                (phone_checked), not opted out and not expired: nothing the worker
---                                would stop before sending
+--                                (phone_checked), not opted out and not expired (nothing the worker
+--                                would stop before sending), and all go in one send.php call
 -- ARGV[1]     lease token
 -- ARGV[2]     lease length in seconds, from Redis TIME
 -- ARGV[3]     n, the number of messages
@@ -57,9 +57,12 @@ for name, index in pairs(named) do
   if string.sub(name, 1, 7) == 'QUEUED:' then moved_from[index] = {} end
 end
 local to_sending = {}
+local asked = {}
 for i = 1, n do
   local key, id = KEYS[i], ARGV[3 + i]
-  local flat = redis.call('HGETALL', key)
+  -- an id asked twice (a task written by hand) is claimed and returned once
+  local flat = asked[id] and {} or redis.call('HGETALL', key)
+  asked[id] = true
   local record = {}
   for j = 1, #flat, 2 do
     record[flat[j]] = flat[j + 1]
@@ -95,16 +98,22 @@ for first = 1, #screened, CHUNK do
   end
 end
 
--- the slot and the in-flight mark, only for messages the worker would send as they are
+-- the slot and the in-flight mark, only for messages the worker would send as they are, in one
+-- send.php call (worker/batching.py: the same text, sender and sendingTime, no phone twice; the
+-- caller asks only for as many as a call takes): none is marked while another call runs first
 local slot = ''
 if named['SLOT'] and #claimed > 0 then
   local markable = true
+  local first, phones = claimed[1][2], {}
   for c, entry in ipairs(claimed) do
     local record = entry[2]
     local valid_until = tonumber(record['valid_until'] or '')
-    if not entry[4] or flags[c] == '1' or record['phone_checked'] ~= '1' or (valid_until and valid_until <= now) then
+    if not entry[4] or flags[c] == '1' or record['phone_checked'] ~= '1' or (valid_until and valid_until <= now)
+        or record['text'] ~= first['text'] or record['sender'] ~= first['sender']
+        or record['sending_time'] ~= first['sending_time'] or phones[record['phone'] or ''] then
       markable = false
     end
+    phones[record['phone'] or ''] = true
   end
   if markable then
     local extra = 3 + #KEYS + 1  -- the first ARGV after the names

@@ -455,6 +455,22 @@ def test_moves_after_the_script_cache_was_flushed_load_it_again_and_each_happens
     assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1")) == (True, "SENDING")
 
 
+def test_indexes_gathered_for_a_call_end_right_for_thousands_and_for_one_message_moved_twice(store, redis_client):
+    ids = [f"m{i}" for i in range(2600)]
+    store.create([queued(i) for i in ids])
+    claims = [Move(i, (State.QUEUED,), State.SENDING, score=7.0, fields=(("lease", "L1"),)) for i in ids]
+    assert all(ok for ok, _ in store.apply(claims))
+    assert redis_client.zcard(keys.queued_index("normal")) == 0 and redis_client.zcard(keys.SENDING_INDEX) == 2600
+    twice = [Move("m0", (State.SENDING,), State.DEFERRED, score=1.0, lease="L1"),
+             Move("m1", (State.SENDING,), State.DEFERRED, score=1.0, lease="L1"),
+             Move("m0", (State.DEFERRED,), State.QUEUED, score=2.0),
+             Move("m0", (State.QUEUED,), State.SENDING, score=3.0, fields=(("lease", "L2"),))]  # fmt: skip
+    assert [ok for ok, _ in store.apply(twice)] == [True, True, True, True]
+    assert indexes_of(redis_client, "m0") == [keys.SENDING_INDEX] and redis_client.zscore(keys.SENDING_INDEX, "m0") == 3
+    assert indexes_of(redis_client, "m1") == [keys.state_index(State.DEFERRED)]
+    assert redis_client.zcard(keys.SENDING_INDEX) == 2599
+
+
 def test_many_moves_in_one_call_are_each_decided_alone(store, redis_client):
     from core import store as store_module
 
@@ -557,6 +573,23 @@ def test_a_claim_marks_in_flight_and_takes_a_slot_only_for_messages_the_worker_s
     assert claim.marked_wait is None and claim.next_slot_in is None
     assert redis_client.hget("sms:msg:odd", "inflight") == "0"
     assert redis_client.get("sms:limiter:demo") == taken  # no slot spent
+
+
+def test_a_claim_marks_many_only_when_they_go_in_one_send_php_call(store, redis_client):
+    from core.store import Slot
+
+    slot = Slot("sms:limiter:demo", 1_000)
+    one_call = [_checked("a1", phone="37060000001"), _checked("a2", phone="37060000002")]
+    two_texts = [_checked("b1", phone="37060000001"), _checked("b2", phone="37060000002", text="other")]
+    one_phone = [_checked("c1", phone="37060000001"), _checked("c2", phone="37060000001")]
+    store.create([*one_call, *two_texts, *one_phone])
+    for group, marked in ((one_call, True), (two_texts, False), (one_phone, False)):
+        ids = [m.id for m in group]
+        claim = store.claim_to_send([*ids, ids[0]], lease=f"L-{ids[0]}", lease_seconds=30,
+                                    pause_key="sms:pause:none", slot=slot, max_wait=0.02)  # fmt: skip
+        assert [m.id for m in claim.messages] == ids  # an id asked twice is claimed once
+        assert (claim.marked_wait is not None) is marked, ids
+        assert {redis_client.hget(keys.message(i), "inflight") for i in ids} == {"1" if marked else "0"}
 
 
 def test_a_claim_with_no_slot_near_enough_claims_without_marking_and_says_how_far_the_next_is(store, redis_client):

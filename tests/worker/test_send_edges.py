@@ -423,6 +423,10 @@ def test_one_checked_message_is_marked_and_given_its_slot_by_the_claim_and_sent_
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] and h.client.calls == [[PHONES[0]]]
     assert begins == [] and seen == [b"1"]
+    # a send_many's task (one send.php call) likewise
+    many = h.enqueue(PHONES, prefix="many", phone_checked=True)
+    h.sender.run(many)
+    assert h.states(many) == [State.SENT] * 3 and h.client.calls[-1] == list(PHONES) and begins == []
     # a record our producer did not write is checked first, and marked by begin_send as before
     unchecked = h.enqueue([PHONES[1]], prefix="u")
     h.sender.run(unchecked)
