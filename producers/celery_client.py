@@ -120,8 +120,9 @@ class _Recorder:
 
 
 def _same_redis(channel: Any, store: redis.Redis) -> bool:
-    """Whether kombu's channel writes to the store's own Redis server and database, unprefixed: only
-    then may the store's script push its tasks. (Sentinel pools name no host: never the same here.)"""
+    """Whether kombu's channel writes to the store's own Redis server and database, as the same user
+    (another may hold other key rights: the script would be refused) and unprefixed: only then may
+    the store's script push its tasks. (Sentinel pools name no host: never the same here.)"""
     if getattr(channel, "global_keyprefix", ""):
         return False
     try:
@@ -129,7 +130,7 @@ def _same_redis(channel: Any, store: redis.Redis) -> bool:
     except AttributeError:
         return False
     ours = store.connection_pool.connection_kwargs
-    where = ("host", "port", "path", "db")
+    where = ("host", "port", "path", "db", "username", "password")
     return bool(broker.get("host") or broker.get("path")) and all(broker.get(k) == ours.get(k) for k in where)
 
 

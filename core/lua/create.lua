@@ -15,16 +15,22 @@
 --                ones: a field in both takes its own value)
 -- KEYS[2+3n..]   (optional) w broker lists, and after the messages' ARGV: w, then w payloads: the
 --                send tasks of these messages as the broker client would LPUSH them (the store is the
---                broker's Redis): pushed in the same call once any message was stored, so a record is
---                never without its task nor a task ahead of its record, in one round trip (and one
---                fsync under appendfsync always). A task naming a message stored here as a repeat
---                names nothing the worker finds, and is let be.
+--                broker's Redis): pushed in the same call when every message was stored, so a record
+--                is never without its task nor a task ahead of its record, in one round trip (and one
+--                fsync under appendfsync always). When some were repeats, nothing is pushed (the tasks
+--                name every message of the call: thousands of ids no worker would find).
 -- Returns {-1, i} when message i (1-based) is to be screened and its phone is opted out: nothing stored.
 -- Otherwise {status} followed, for each message not stored because its key names a message that still
 -- exists, by its position i and that existing id (a repeat within the same call names the first
--- one's id); every message not listed was stored under its own id. status is 1, or 2 when a task
--- given to push (below) could not be pushed. (A reply that lists only the
--- exceptions: a send_many to thousands would otherwise get every id it sent back.)
+-- one's id); every message not listed was stored under its own id. (A reply that lists only the
+-- exceptions: a send_many to thousands would otherwise get every id it sent back.) status is 1, or
+-- 2 when tasks were given and not pushed although a message was stored (some were repeats, or a
+-- list could not take its task): the caller publishes them another way.
+--
+-- The same call run again (redis-py retries once when a reply is lost; the ids are new for each
+-- call, so a message hash or a key naming its own id means exactly that) writes and pushes nothing
+-- again: the first run's records may already be claimed and sent, and its tasks are queued. It
+-- answers as the first run did.
 --
 -- A key whose message is gone (purged, expired, deleted by hand) is free: answering with that id
 -- would store and send nothing, a silent loss. The key is pointed at the new message instead.
@@ -49,13 +55,31 @@ for i = 1, n do
   a = a + 6 + 2 * m
 end
 
+-- Run before? A first run stored its first message without a key; one with a key, if its key names
+-- it now. A key that names another message was a repeat then: the next message tells.
+local rerun = false
+for i = 1, n do
+  local h = heads[i]
+  if tonumber(ARGV[h + 1]) == 0 then
+    rerun = redis.call('EXISTS', KEYS[3 * i - 1]) == 1
+    break
+  end
+  local named = redis.call('GET', KEYS[3 * i])
+  if not named or named == ARGV[h] then
+    rerun = named == ARGV[h]
+    break
+  end
+end
+
 local CHUNK = 1000
-for first = 1, #screened, CHUNK do
-  local last = math.min(first + CHUNK - 1, #screened)
-  local flags = redis.call('SMISMEMBER', KEYS[1], unpack(screened, first, last))
-  for j = 1, #flags do
-    if flags[j] == 1 then
-      return {-1, screened_at[first + j - 1]}
+if not rerun then
+  for first = 1, #screened, CHUNK do
+    local last = math.min(first + CHUNK - 1, #screened)
+    local flags = redis.call('SMISMEMBER', KEYS[1], unpack(screened, first, last))
+    for j = 1, #flags do
+      if flags[j] == 1 then
+        return {-1, screened_at[first + j - 1]}
+      end
     end
   end
 end
@@ -71,30 +95,39 @@ local function flush(index)
   end
 end
 
+local stored = 0
 for i = 1, n do
   local h = heads[i]
   local id, ttl, score = ARGV[h], tonumber(ARGV[h + 1]), ARGV[h + 2]
   local m = tonumber(ARGV[h + 5])
   local hash, idem, index = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
   local existing = false
+  local first_run = false  -- stored by the first run of this same call
   if ttl > 0 then
     existing = redis.call('GET', idem)
-    if existing and redis.call('EXISTS', prefix .. existing) == 0 then
+    if existing == id then
+      existing, first_run = false, true
+    elseif existing and redis.call('EXISTS', prefix .. existing) == 0 then
       existing = false
     end
-    if not existing then
+    if not existing and not first_run then
       redis.call('SET', idem, id, 'EX', ttl)
     end
+  elseif rerun then
+    first_run = true
   end
   if existing then
     table.insert(result, i)
     table.insert(result, existing)
+  elseif first_run then
+    rerun = true
   else
     local fields = {unpack(ARGV, 4, 3 + 2 * s)}
     for j = h + 6, h + 5 + 2 * m do
       fields[#fields + 1] = ARGV[j]
     end
     redis.call('HSET', hash, unpack(fields))
+    stored = stored + 1
     if not pending[index] then
       pending[index] = {}
       table.insert(pending_order, index)
@@ -110,13 +143,18 @@ end
 for _, index in ipairs(pending_order) do
   flush(index)
 end
+
 local writes = tonumber(ARGV[a] or '0')
-if writes > 0 and #result < 1 + 2 * n then
-  for j = 1, writes do
-    -- pcall: the records are written and a script is not rolled back; a list that cannot take the
-    -- task (not a list: written over by hand) is reported, for the caller to publish another way
-    local pushed = redis.pcall('LPUSH', KEYS[1 + 3 * n + j], ARGV[a + j])
-    if type(pushed) == 'table' and pushed.err then result[1] = 2 end
+if writes > 0 and stored > 0 then
+  if stored < n or rerun then
+    result[1] = 2
+  else
+    for j = 1, writes do
+      -- pcall: the records are written and a script is not rolled back; a list that cannot take the
+      -- task (not a list: written over by hand) is reported, for the caller to publish another way
+      local pushed = redis.pcall('LPUSH', KEYS[1 + 3 * n + j], ARGV[a + j])
+      if type(pushed) == 'table' and pushed.err then result[1] = 2 end
+    end
   end
 end
 return result

@@ -431,18 +431,45 @@ def test_records_unlike_each_other_in_one_call_are_each_stored_exactly_as_they_a
     assert redis_client.zscore(keys.state_index(State.SCHEDULED), "later") == pytest.approx(later.send_at)
 
 
-def test_create_pushes_the_tasks_it_is_given_once_anything_is_stored_and_says_when_it_could_not(store, redis_client):
+def test_create_pushes_the_tasks_it_is_given_when_all_are_stored_and_says_when_it_did_not(store, redis_client):
     from core.store import TasksNotPushed
 
     assert store.create([queued("a", key="k")], publish=[("tasks", "task of a")]) == [("a", True)]
     assert store.create([queued("b", key="k")], publish=[("tasks", "task of b")]) == [("a", False)]
-    assert redis_client.lrange("tasks", 0, -1) == ["task of a"]  # a repeat pushes nothing
+    assert redis_client.lrange("tasks", 0, -1) == ["task of a"]  # nothing stored: nothing to push
+    # some repeats: their tasks would name ids no worker finds, so none is pushed and the caller is told
+    with pytest.raises(TasksNotPushed) as partly:
+        store.create([queued("c"), queued("d", key="k")], publish=[("tasks", "task of c and d")])
+    assert partly.value.results == [("c", True), ("a", False)]
+    assert redis_client.hget(keys.message("c"), "state") == "QUEUED"
     redis_client.set("not-a-list", "x")
     with pytest.raises(TasksNotPushed) as refused:
-        store.create([queued("c"), queued("d", key="k")], publish=[("not-a-list", "task"), ("tasks", "task of c")])
-    assert refused.value.results == [("c", True), ("a", False)]
-    assert redis_client.hget(keys.message("c"), "state") == "QUEUED"  # stored all the same
-    assert redis_client.lrange("tasks", 0, -1) == ["task of c", "task of a"]
+        store.create([queued("e")], publish=[("not-a-list", "task"), ("tasks", "task of e")])
+    assert refused.value.results == [("e", True)]
+    assert redis_client.hget(keys.message("e"), "state") == "QUEUED"  # stored all the same
+    assert redis_client.lrange("tasks", 0, -1) == ["task of e", "task of a"]
+
+
+@pytest.mark.parametrize("key", [None, "k1"], ids=["no key", "a key"])
+def test_create_run_again_after_its_reply_was_lost_writes_and_pushes_nothing_again(store, redis_client, key):
+    """redis-py retries a call once when the reply is lost: by then a worker may have claimed the
+    first run's message, and its task is queued."""
+    first = queued("m1", key=key)
+    call = [first, queued("m2")]
+    assert store.create(call, publish=[("tasks", "the task")]) == [("m1", True), ("m2", True)]
+    redis_client.hset(keys.message("m1"), mapping={"state": "SENDING", "lease": "L1"})  # a worker claimed it
+    redis_client.sadd(keys.OPT_OUT, first.phone)  # and the screen would now refuse: it is not run again
+    again = store.create(call, publish=[("tasks", "the task")], refuse_opted_out=True)
+    assert again == [("m1", True), ("m2", True)]  # answered as the first run was
+    assert redis_client.hget(keys.message("m1"), "state") == "SENDING"
+    assert redis_client.lrange("tasks", 0, -1) == ["the task"]
+    # a call whose first message was a repeat is told by the next one
+    store.create([queued("old", key="taken")])
+    call = [queued("r0", key="taken"), queued("r1", key=key and "k2")]
+    assert store.create(call) == [("old", False), ("r1", True)]
+    redis_client.hset(keys.message("r1"), "state", "SENT")
+    assert store.create(call) == [("old", False), ("r1", True)]
+    assert redis_client.hget(keys.message("r1"), "state") == "SENT"
 
 
 def test_moves_after_the_script_cache_was_flushed_load_it_again_and_each_happens_once(store, redis_client):
