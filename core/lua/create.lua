@@ -95,7 +95,7 @@ local function flush(index)
   end
 end
 
-local stored = 0
+local stored, again = 0, 0  -- stored now; stored by a first run of this same call
 for i = 1, n do
   local h = heads[i]
   local id, ttl, score = ARGV[h], tonumber(ARGV[h + 1]), ARGV[h + 2]
@@ -120,7 +120,7 @@ for i = 1, n do
     table.insert(result, i)
     table.insert(result, existing)
   elseif first_run then
-    rerun = true
+    rerun, again = true, again + 1
   else
     local fields = {unpack(ARGV, 4, 3 + 2 * s)}
     for j = h + 6, h + 5 + 2 * m do
@@ -145,8 +145,19 @@ for _, index in ipairs(pending_order) do
 end
 
 local writes = tonumber(ARGV[a] or '0')
-if writes > 0 and stored > 0 then
-  if stored < n or rerun then
+if writes > 0 and again > 0 then
+  -- answered as the first run would have: it pushed only when it stored every message, and a list
+  -- that is not one now could not take its task then
+  if again < n then
+    result[1] = 2
+  else
+    for j = 1, writes do
+      local kind = redis.call('TYPE', KEYS[1 + 3 * n + j])['ok']
+      if kind ~= 'list' and kind ~= 'none' then result[1] = 2 end
+    end
+  end
+elseif writes > 0 and stored > 0 then
+  if stored < n then
     result[1] = 2
   else
     for j = 1, writes do

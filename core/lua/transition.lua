@@ -67,8 +67,10 @@ end
 -- One HMGET reads what the checks need, one HSET writes the move: fewer commands for Redis to run.
 local function move(KEYS, ARGV)
 if touched[ARGV[1]] then flush_indexes() end
-local seen = redis.call('HMGET', KEYS[1], 'state', 'lease', 'lease_until', 'priority', ARGV[8] ~= '' and ARGV[8] or 'state')
-local current = seen[1]
+-- pcall: a key that is not a hash (written over by hand) is no message; an error here would end the
+-- call with the earlier moves' index changes still gathered, not made
+local seen = redis.pcall('HMGET', KEYS[1], 'state', 'lease', 'lease_until', 'priority', ARGV[8] ~= '' and ARGV[8] or 'state')
+local current = not seen.err and seen[1]
 if not current then
   return {0, ''}
 end

@@ -463,13 +463,19 @@ def test_create_run_again_after_its_reply_was_lost_writes_and_pushes_nothing_aga
     assert again == [("m1", True), ("m2", True)]  # answered as the first run was
     assert redis_client.hget(keys.message("m1"), "state") == "SENDING"
     assert redis_client.lrange("tasks", 0, -1) == ["the task"]
-    # a call whose first message was a repeat is told by the next one
+    # a call whose first message was a repeat is told by the next one, and answered as the first run
+    # was: with repeats, its tasks were not pushed, and the caller must still publish them
+    from core.store import TasksNotPushed
+
     store.create([queued("old", key="taken")])
     call = [queued("r0", key="taken"), queued("r1", key=key and "k2")]
-    assert store.create(call) == [("old", False), ("r1", True)]
-    redis_client.hset(keys.message("r1"), "state", "SENT")
-    assert store.create(call) == [("old", False), ("r1", True)]
+    for _ in range(2):
+        with pytest.raises(TasksNotPushed) as not_pushed:
+            store.create(call, publish=[("tasks", "r0 and r1")])
+        assert not_pushed.value.results == [("old", False), ("r1", True)]
+        redis_client.hset(keys.message("r1"), "state", "SENT")
     assert redis_client.hget(keys.message("r1"), "state") == "SENT"
+    assert redis_client.lrange("tasks", 0, -1) == ["the task"]
 
 
 def test_moves_after_the_script_cache_was_flushed_load_it_again_and_each_happens_once(store, redis_client):
@@ -496,6 +502,14 @@ def test_indexes_gathered_for_a_call_end_right_for_thousands_and_for_one_message
     assert indexes_of(redis_client, "m0") == [keys.SENDING_INDEX] and redis_client.zscore(keys.SENDING_INDEX, "m0") == 3
     assert indexes_of(redis_client, "m1") == [keys.state_index(State.DEFERRED)]
     assert redis_client.zcard(keys.SENDING_INDEX) == 2599
+
+
+def test_a_key_that_is_no_hash_is_no_message_and_the_moves_before_it_keep_their_indexes(store, redis_client):
+    store.create([queued("a")])
+    redis_client.set(keys.message("junk"), "written over by hand")
+    moves = [Move(i, (State.QUEUED,), State.CANCELLED, ttl=60) for i in ("a", "junk")]
+    assert store.apply(moves) == [(True, "QUEUED"), (False, "")]
+    assert indexes_of(redis_client, "a") == []
 
 
 def test_many_moves_in_one_call_are_each_decided_alone(store, redis_client):

@@ -87,3 +87,20 @@ def test_a_send_run_again_after_its_reply_was_lost_is_sent_once(redis_server, re
     assert sent == [message_id]
     assert redis_client.hget(keys.message(message_id), "state") == "SENT"
     assert redis_client.llen("sms.normal") == 0  # no second task
+
+
+def test_a_send_many_with_repeats_run_again_after_its_reply_was_lost_still_publishes_the_new_task(
+    redis_server, redis_client, monkeypatch
+):
+    proxy = ReplyLosingProxy(redis_server.port, delay=0.2)
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{proxy.port}/0")
+    monkeypatch.setenv("LIGHTSMS_SENDER", "LightSMS")
+    producer = Producer(CoreSettings())
+    [first] = producer.send_many(["37061234567"], "hello", idempotency_key="order-7")
+    redis_client.delete("sms.normal")
+    proxy.armed.set()
+    ids = producer.send_many(["37061234567", "37062345678"], "hello", idempotency_key="order-7")
+    assert ids[0] == first
+    tasks = [json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0]["ids"]
+             for raw in redis_client.lrange("sms.normal", 0, -1)]  # fmt: skip
+    assert tasks == [[ids[1]]]  # the new recipient's task, published after the records
