@@ -112,17 +112,18 @@ class StatusPoller:
         counts: Counter[str] = Counter()
         now = time.time()
         due = self.store.ids_in(keys.STATUS_DUE_INDEX, upto=now, limit=STATUS_IDS_PER_CALL * MAX_CALLS_PER_POLL)
-        asking = self._screen(due, now, counts)
-        for start in range(0, len(asking), STATUS_IDS_PER_CALL):
-            chunk = asking[start : start + STATUS_IDS_PER_CALL]
+        for start in range(0, len(due), STATUS_IDS_PER_CALL):
             if not lock.renew():
                 log.warning("status poll: lost the poll lock; the rest waits for the next poll")
                 counts["failed"] += 1
                 break
+            # The slot first, then the records: behind a backlog of sends the limiter is booked, and
+            # each poll would read every due record again only to find no slot.
             if not self.limiter.acquire(max_wait=self.settings.lightsms_limiter_max_wait):
-                counts["no_slot"] += len(asking) - start  # still due: the next poll asks
+                counts["no_slot"] += len(due) - start  # still due: the next poll asks
                 break
-            if not self._ask(chunk, counts):
+            chunk = self._screen(due[start : start + STATUS_IDS_PER_CALL], now, counts)
+            if chunk and not self._ask(chunk, counts):
                 break
         self.stats.record({name: counts[name] for name in STATS})
         return counts

@@ -319,8 +319,10 @@ def test_status_calls_take_slots_of_the_rate_limit_the_sends_share(rig, redis_cl
         rig.say((m, "delivered"))
         # a send takes the one slot of the next 100 s, through the sender's own limiter on the same key
         assert RateLimiter(redis_client, login="demo", rate=0.01).acquire(max_wait=0)
+        redis_client.config_resetstat()
         counts = slow.poller.poll()
         assert counts["no_slot"] == 1 and slow.status_calls() == 0
+        assert "cmdstat_hgetall" not in redis_client.info("commandstats")  # no record read for nothing
         assert state_of(slow, m) is State.SENT and (slow.due_at(m) or 0) <= time.time()  # still due
     finally:
         slow.publisher.close()
