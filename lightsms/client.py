@@ -9,6 +9,7 @@ exception class.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from types import TracebackType
@@ -122,6 +123,14 @@ class LightSmsClient:
         )
 
     # --- sending ----------------------------------------------------------------------------
+
+    def ready(self) -> None:
+        """Read LightSMS's clock now if it is due (timestamp.php), before a caller takes its slot of a
+        rate limit: else a process's first request, and one every refresh interval, would ask for it
+        after its slot, and every thread of the process would wait on the clock meanwhile, then
+        send in a bunch. A failure is left for the request itself to meet and report."""
+        with contextlib.suppress(LightSmsError):
+            self.clock.stamp()
 
     def send(
         self,

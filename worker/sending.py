@@ -67,6 +67,8 @@ REQUEST_ROOM = 5.0  # seconds of lease beyond a request's deadline, as the setti
 
 
 class SendsSms(Protocol):
+    def ready(self) -> None: ...
+
     def send(
         self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None,
         phones_checked: bool = False,
@@ -120,6 +122,7 @@ class BatchSender:
     def run(self, message_ids: Sequence[str]) -> None:
         """Claim the task's messages (claim.lua also answers whether the account is paused and which
         phones are opted out: one round trip), finish those that must not go, send the rest in batches."""
+        self.client.ready()  # LightSMS's clock, if due, before a slot is taken (with the claim, or later)
         lease = uuid.uuid4().hex
         seconds = self.settings.lightsms_lease_seconds
         # A task whose messages go in one send.php call takes its slot and in-flight mark with the claim

@@ -194,3 +194,19 @@ def test_an_outage_page_that_starts_mid_run_is_found_out_by_the_next_request(
     with pytest.raises(errors.ProviderUnavailableError, match="timestamp.php"):
         client.send([PHONE_B], "Hi", sender=SENDER)  # asks timestamp.php first, and finds the page
     assert len(sim.requests("send")) == 2
+
+
+def test_ready_reads_the_clock_only_when_due_and_leaves_a_failure_to_the_request(make_client: ClientFactory,
+                                                                                 sim: Sim) -> None:  # fmt: skip
+    client = make_client()
+    client.ready()
+    client.ready()  # fresh: not asked again
+    assert sim.endpoints() == ["timestamp"]
+    client.send([PHONE_A], "Hi", sender=SENDER)  # signs with the clock read before: no timestamp.php first
+    assert sim.endpoints() == ["timestamp", "send"]
+    cold = make_client()
+    sim.admin.faults(endpoints=["timestamp"], http_500_rate=1.0, count=1)
+    cold.ready()  # LightSMS's clock unreadable: nothing raised here
+    with pytest.raises(errors.NotSentError, match="could not read LightSMS's clock"):
+        sim.admin.faults(endpoints=["timestamp"], http_500_rate=1.0, count=1)
+        cold.send([PHONE_A], "Hi", sender=SENDER)

@@ -30,10 +30,15 @@ class ScriptedClient:
     def __init__(self, answer: Callable[[Sequence[str]], list[PhoneResult]]) -> None:
         self.answer = answer
         self.calls: list[list[str]] = []
+        self.calls_in_order: list[str] = []  # "ready" and "send", as they came
+
+    def ready(self) -> None:
+        self.calls_in_order.append("ready")
 
     def send(self, phones: Sequence[str], text: str, *, sender: str, sending_time: str | None = None,
              phones_checked: bool = False):  # fmt: skip
         self.calls.append(list(phones))
+        self.calls_in_order.append("send")
         return self.answer(phones)
 
 

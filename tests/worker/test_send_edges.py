@@ -476,3 +476,17 @@ def test_a_booked_limiter_leaves_the_claim_unmarked_and_the_message_waits_in_lin
     assert h.states(ids) == [State.SENT]
     assert begins == ["begin_send"]  # after waiting in line (wait_for_slot), not with the claim
     assert h.sender._limiter_booked_until > started + 0.4  # claims meanwhile ask for no slot
+
+
+def test_lightsms_s_clock_is_made_ready_before_the_claim_can_take_a_slot(harness):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    order = h.client.calls_in_order
+    claim = h.store.claim_to_send
+
+    def claiming(*args: object, **kwargs: object):
+        order.append("claim")
+        return claim(*args, **kwargs)
+
+    h.store.claim_to_send = claiming  # type: ignore[method-assign]
+    h.sender.run(h.enqueue([PHONES[0]], phone_checked=True))
+    assert order == ["ready", "claim", "send"]
