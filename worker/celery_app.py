@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -107,6 +108,14 @@ def _remember_log_format(ctx: click.Context, param: click.Parameter, value: str 
     if value:
         _chosen_log_format[:] = [value]
     return value
+
+
+@signals.worker_ready.connect
+def _freeze_what_startup_loaded(**_: Any) -> None:
+    """What the worker loaded to start (Celery, kombu, phonenumbers' metadata ...) lives as long as
+    the process: kept out of the collector's full passes, which stop every thread of the process
+    (30-40 ms each on this machine's bench), so that requests leave on time for their slots."""
+    gc.freeze()
 
 
 @signals.setup_logging.connect

@@ -28,3 +28,18 @@ def test_an_operator_can_turn_kombus_acks_back_on():
 def test_other_brokers_get_no_redis_option():
     settings = Settings(lightsms_base_url=LOCAL, celery_broker_url="amqp://guest:guest@127.0.0.1:5672//")
     assert "ack_emulation" not in worker_config(settings)["broker_transport_options"]
+
+
+def test_a_ready_worker_keeps_what_it_loaded_at_start_out_of_full_collections():
+    import gc
+
+    from celery import signals
+
+    import worker.celery_app  # noqa: F401 - connects the handler
+
+    gc.unfreeze()
+    try:
+        signals.worker_ready.send(sender=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
