@@ -20,8 +20,9 @@ from tests.worker.stack import Stack
 
 @pytest.fixture(scope="module")
 def status_stack(module_redis: RedisServer, sim_process: SimProcess) -> Iterator[Stack]:
-    # Status asked 1 s and 2 s after sending (the simulator delivers after 2 s), beat's tick every second.
-    stack = Stack(module_redis, sim_process, LIGHTSMS_STATUS_SCHEDULE="1,2", LIGHTSMS_STATUS_INTERVAL="1")
+    # Status asked 1, 2, 3, 4 and 6 s after sending (the simulator delivers after 2 s), beat's tick every
+    # second: a loaded machine's late first check (past 2 s) must not leave only the hourly one after it.
+    stack = Stack(module_redis, sim_process, LIGHTSMS_STATUS_SCHEDULE="1,2,3,4,6", LIGHTSMS_STATUS_INTERVAL="1")
     try:
         stack.reset()
         stack.start_worker("w1")
