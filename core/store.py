@@ -56,6 +56,10 @@ class Slot:
     key: str
     interval_us: int
 
+    def args(self, max_wait: float) -> list[int]:
+        """What the scripts take for it: the interval and the longest wait, in microseconds."""
+        return [self.interval_us, int(max_wait * 1_000_000)]
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -129,8 +133,8 @@ class Store:
         gone (purged, expired) is taken by the new message. With `refuse_opted_out`, a message whose
         phone is on the opt-out list (unless it is the STOP confirmation) stores nothing at all and
         raises RecipientOptedOut naming the first such message. `publish`: (broker list, payload) pairs,
-        their send tasks, pushed by the same call when any message is stored (see create.lua);
-        TasksNotPushed when they could not be."""
+        their send tasks, pushed by the same call when every message is stored (see create.lua);
+        TasksNotPushed when some were stored and the tasks were not pushed."""
         if not messages:
             return []
         script_keys: list[str] = [keys.OPT_OUT]
@@ -297,7 +301,7 @@ class Store:
         extra = {"PAUSE": pause_key, "OPTOUT": keys.OPT_OUT}
         if slot is not None:
             extra["SLOT"] = slot.key
-        tail = [slot.interval_us, int(max_wait * 1_000_000)] if slot is not None else []
+        tail = slot.args(max_wait) if slot is not None else []
         return self._claim_call(message_ids, lease=lease, lease_seconds=lease_seconds, extra=extra, tail=tail)
 
     def _claim_call(
@@ -362,7 +366,7 @@ class Store:
         args: list[str | float] = [lease, lease_seconds, "1" if in_flight else "0", "", 0, keep]
         if slot is not None:
             script_keys.append(slot.key)
-            args[3:5] = [slot.interval_us, int(max_wait * 1_000_000)]
+            args[3:5] = slot.args(max_wait)
         reply = self._begin_send(keys=script_keys, args=[*args, *message_ids])
         wait = int(reply[0]) / 1_000_000
         if wait < 0:

@@ -210,7 +210,6 @@ class Producer:
                             len(fresh), type(exc).__name__)  # fmt: skip
         return [message_id for message_id, _ in results]
 
-
     def _tasks_to_store(self, message_ids: list[str], priority: str) -> list[tuple[str, str]] | None:
         """The send tasks, for the store's script to push with the records when the broker is the
         store's own Redis (one round trip, and never a record without its task); None: publish after."""

@@ -130,7 +130,7 @@ class BatchSender:
         # a later call's messages would be in flight while the first one's request runs, and become
         # UNKNOWN, never sent, if the worker were lost meanwhile.
         one_call = len(message_ids) <= self.settings.lightsms_batch_size
-        slot = self._slot() if one_call and time.monotonic() >= self._limiter_booked_until else None
+        slot = self._slot() if one_call and not self._limiter_booked() else None
         claim = self._durably(
             lambda: self.store.claim_to_send(
                 message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key, slot=slot,
@@ -138,7 +138,7 @@ class BatchSender:
             )
         )  # fmt: skip
         if claim.next_slot_in is not None:
-            self._limiter_booked_until = time.monotonic() + claim.next_slot_in - SLOT_WITH_MARK
+            self._note_limiter_booked(claim.next_slot_in)
         if claim.pause is not None:
             pause = AccountCircuit.read(claim.pause)
             self._defer_waiting(message_ids, until=self._recheck_at(pause.until), reason=f"paused: {pause.reason}")
@@ -327,9 +327,7 @@ class BatchSender:
             with attempt:
                 if marked_wait is not None:
                     wait, marked_wait = marked_wait, None  # the first attempt only
-                    if wait > 0:
-                        waits.update(wait_counts(wait))
-                        self.sleep(wait)
+                    self._wait_for_slot_taken(wait, waits)
                 else:
                     left = window - (time.monotonic() - started)
                     in_request[:] = self._begin_with_slot(in_request, lease, left, waits)
@@ -368,19 +366,16 @@ class BatchSender:
         slot = self._slot()
         seconds = self.settings.lightsms_lease_seconds
         ids = [m.id for m in claimed]
-        # While the limiter is known to be booked further ahead than SLOT_WITH_MARK (a backlog), the
-        # combined call would only be refused: go straight to waiting in line.
-        if time.monotonic() >= self._limiter_booked_until:
+        # A booked limiter: go straight to waiting in line.
+        if not self._limiter_booked():
             try:
                 ours, wait = self._durably(lambda: self.store.begin_send_in_slot(
                     ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK,
                     keep_if_left=self._request_time))  # fmt: skip
             except NoFreeSlot as busy:
-                self._limiter_booked_until = time.monotonic() + busy.seconds - SLOT_WITH_MARK
+                self._note_limiter_booked(busy.seconds)
             else:
-                if wait > 0:
-                    waits.update(wait_counts(wait))  # counted with the outcome: no round trip of its own
-                    self.sleep(wait)
+                self._wait_for_slot_taken(wait, waits)
                 return self._still_ours(claimed, ours)
         patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
         max_wait = self.settings.lightsms_limiter_max_wait
@@ -393,6 +388,20 @@ class BatchSender:
 
     def _slot(self) -> Slot:
         return Slot(self.limiter.key, self.limiter.interval_us)
+
+    def _limiter_booked(self) -> bool:
+        """Known to be booked further ahead than SLOT_WITH_MARK (a backlog): a slot asked with the
+        claim or the mark would only be refused."""
+        return time.monotonic() < self._limiter_booked_until
+
+    def _note_limiter_booked(self, next_slot_in: float) -> None:
+        self._limiter_booked_until = time.monotonic() + next_slot_in - SLOT_WITH_MARK
+
+    def _wait_for_slot_taken(self, wait: float, waits: Counter[str]) -> None:
+        """Sleep until a slot taken with the mark; counted with the outcome: no round trip of its own."""
+        if wait > 0:
+            waits.update(wait_counts(wait))
+            self.sleep(wait)
 
     def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""

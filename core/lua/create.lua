@@ -120,7 +120,7 @@ for i = 1, n do
     table.insert(result, i)
     table.insert(result, existing)
   elseif first_run then
-    rerun, again = true, again + 1
+    again = again + 1
   else
     local fields = {unpack(ARGV, 4, 3 + 2 * s)}
     for j = h + 6, h + 5 + 2 * m do
