@@ -37,7 +37,7 @@ KOMBU_ERRORS = (kombu.exceptions.KombuError, OSError)
 # Counters with a metric of their own; any other counter is lightsms_counter_total{name=...}.
 OUTCOMES = ("sent", "unknown", "suppressed", "dead", "deferred")
 DELIVERY = ("delivered", "undelivered", "expired", "partly_delivered")
-LIMITER = ("limiter_waits", "limiter_wait_ms", "limiter_full")  # worker/limiter.py counts them
+LIMITER = ("limiter_waits", "limiter_wait_ms", "limiter_full", "limiter_late")  # worker/limiter.py counts them
 # The state label of each index; two states share the due index and two the status index.
 INDEXES = (
     ("SCHEDULED|DEFERRED", keys.DUE_INDEX),
@@ -89,7 +89,7 @@ class DomainCollector(Collector):
         other = CounterMetricFamily("lightsms_counter", "other counters the workers keep", labels=["name"])
         for name in DELIVERY:
             delivery.add_metric([name], counters.pop(name, 0.0))
-        waits, wait_ms, full = (counters.pop(name, 0.0) for name in LIMITER)
+        waits, wait_ms, full, late = (counters.pop(name, 0.0) for name in LIMITER)
         cost, parts = counters.pop("cost", 0.0), counters.pop("parts", 0.0)
         for name, value in counters.items():
             if name.startswith("failed:"):
@@ -106,6 +106,8 @@ class DomainCollector(Collector):
                                   value=wait_ms / 1000)  # fmt: skip
         yield CounterMetricFamily("lightsms_limiter_full", "batches deferred: no rate-limit slot within the wait",
                                   value=full)  # fmt: skip
+        yield CounterMetricFamily("lightsms_limiter_late", "rate-limit slots given up: the thread woke too late for it",
+                                  value=late)  # fmt: skip
 
     def _states(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily("lightsms_messages", "stored messages by state (those not yet final)",

@@ -30,7 +30,7 @@ def test_every_domain_metric_is_read_from_redis_and_the_broker(redis_server, red
     producer.send("37060000001", "hi", priority="high")
     producer.send("37060000002", "later", send_at=time.time() + 600)
     Stats(redis_client).record({"sent": 5, "failed:16": 2, "unknown": 1, "delivered": 3, "limiter_waits": 4,
-                                "limiter_wait_ms": 1500, "limiter_full": 1}, parts=7)  # fmt: skip
+                                "limiter_wait_ms": 1500, "limiter_full": 1, "limiter_late": 2}, parts=7)  # fmt: skip
     redis_client.zadd(keys.DUE_INDEX, {"late-one": time.time() - 90})
     AccountCircuit(redis_client, login="acme").pause(reason="insufficient funds", code=32, seconds=300)
     redis_client.hset(keys.POLLER_HEALTH, "incoming_ok_at", time.time() - 12)
@@ -43,6 +43,7 @@ def test_every_domain_metric_is_read_from_redis_and_the_broker(redis_server, red
     assert found[("lightsms_parts_total", ())] == 7
     assert found[("lightsms_limiter_waits_total", ())] == 4 and found[("lightsms_limiter_full_total", ())] == 1
     assert found[("lightsms_limiter_wait_seconds_total", ())] == 1.5
+    assert found[("lightsms_limiter_late_total", ())] == 2
     assert found[("lightsms_messages", (("priority", "high"), ("state", "QUEUED")))] == 1
     assert found[("lightsms_messages", (("priority", ""), ("state", "SCHEDULED|DEFERRED")))] == 2
     assert found[("lightsms_queue_depth", (("queue", "sms.high"),))] == 1
