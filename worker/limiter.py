@@ -74,24 +74,39 @@ class RateLimiter:
         away, and wait for it: None once it has come. A backlog behind the limit thus takes its
         place in line in one call and waits here, holding its lease, instead of asking again and
         again or cycling through deferral, the due set and the queue. When the next free slot is
-        further: the seconds until it, nothing reserved. Woken more than LATE after the slot: another
-        slot, the same way. The waits, or the refusal, are counted in `counts` when given (the caller
-        records them with its own), else here and now."""
-        for retake in range(RETAKES + 1):
-            wait, slot_at = self._reserve(max(max_wait, patience))
-            counted = Counter(wait_counts(wait) if wait >= 0 else {"limiter_full": 1})
-            if wait >= 0 and slot_at > self.clock.now():
-                self._sleep(slot_at - self.clock.now())
-            late = wait >= 0 and self.clock.now() - slot_at > LATE and retake < RETAKES
-            if late:
+        further: the seconds until it, nothing reserved. Woken more than LATE after the slot: the next
+        free slot within what is left of that wait, if there is one. The waits, the slots given up
+        and the refusal are counted (`_record`)."""
+        budget = max(max_wait, patience)
+        ends = self.clock.now() + budget
+        wait, slot_at = self._reserve(budget)
+        if wait < 0:
+            self._record({"limiter_full": 1}, counts)
+            return -wait
+        retakes = 0
+        while True:
+            counted = Counter(wait_counts(wait))
+            if retakes:
                 counted["limiter_late"] += 1
-            if counts is not None:
-                counts.update(counted)
-            elif counted:
-                self._count(counted)
-            if not late:
-                return -wait if wait < 0 else None
-        raise AssertionError("unreachable: the last take is never late")  # pragma: no cover
+            self._record(counted, counts)  # before the wait: nothing between the slot and the request
+            left = slot_at - self.clock.now()
+            if left > 0:
+                self._sleep(left)
+            if retakes == RETAKES or self.clock.now() - slot_at <= LATE:
+                return None
+            # Woke late: the next free slot within what is left of the wait. None: go now, late.
+            wait, retaken_at = self._reserve(max(0.0, ends - self.clock.now()))
+            if wait < 0:
+                return None
+            slot_at = retaken_at
+            retakes += 1
+
+    def _record(self, counted: Mapping[str, int], counts: Counter[str] | None) -> None:
+        """Into the caller's `counts` when given (it records them with its own), else here and now."""
+        if counts is not None:
+            counts.update(counted)
+        elif counted:
+            self._count(counted)
 
     def _count(self, counts: Mapping[str, int]) -> None:
         """Counters for `lightsms-queue metrics`; best effort: a count lost to a Redis blip is no reason to fail."""

@@ -6,9 +6,11 @@ busy process (a thread waiting for the GIL, the process for a CPU) that was 20 m
 late request shares its second at LightSMS with the requests fifty slots after it. So the slot is
 placed by the offset between Redis TIME and this process's monotonic clock, estimated as NTP does:
 the least (reply read - Redis TIME) seen of late, since no reply is read before it was written.
-It is never placed before the call was made plus its wait (the earliest Redis could have read its
-clock), nor after the reply was read plus its wait: a clock stepped on the Redis host costs no more
-than one round trip, for as long as the step stays in the window.
+It is never placed after the reply was read plus its wait (where it was placed before), nor before
+the call was made plus its wait (the earliest Redis could have read its clock), nor more than
+MOST_EARLIER before the first: a clock stepped back on the Redis host, or a failover to one that is
+behind, moves a request earlier by no more than that, for as long as the old offset stays in the
+window.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ __all__ = ["SlotClock"]
 # Offsets are the least seen within the last one to two of these: recent enough to follow a clock
 # that drifts or is stepped, long enough to hold a reply read without delay.
 OFFSET_WINDOW = 30.0
+# The most a slot is placed before (reply read + wait): room for the delays seen in reading a reply
+# in a busy process (20 to 40 ms), and the bound on how early a stepped clock can make a request.
+MOST_EARLIER = 0.05
 
 
 class SlotClock:
@@ -38,7 +43,8 @@ class SlotClock:
         """When, on self.now's clock, a slot `wait` seconds after Redis TIME `redis_now` comes;
         `asked_at` and `answered_at` are self.now just before the call and just after its reply."""
         offset = self._observe(answered_at, answered_at - redis_now)
-        return min(max(redis_now + offset + wait, asked_at + wait), answered_at + wait)
+        earliest = max(asked_at, answered_at - MOST_EARLIER) + wait
+        return min(max(redis_now + offset + wait, earliest), answered_at + wait)
 
     def _observe(self, at: float, offset: float) -> float:
         """Note one reply's offset (never less than the true one); the least of late."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.slot_clock import SlotClock
+from worker.slot_clock import MOST_EARLIER, SlotClock
 
 REDIS = 1_800_000_000.0  # Redis TIME when the worker's monotonic clock read 100.0
 MONO = 100.0
@@ -47,3 +47,11 @@ def test_the_least_offset_is_forgotten_after_two_windows():
         placed = c.place(0.0, REDIS + t, asked_at=MONO + t - 0.003, answered_at=MONO + t + late)
     assert placed == near(MONO + 61 + late)  # the old offset, 2 ms less, is gone
     assert c.place(0.0, REDIS + 62, asked_at=MONO + 62 - 0.01, answered_at=MONO + 62 + 0.01) == near(MONO + 62 + late)
+
+
+def test_a_call_retried_after_a_timeout_is_placed_no_more_than_most_earlier_before_its_reply():
+    c = clock()
+    c.place(0.0, REDIS, asked_at=MONO, answered_at=MONO + 0.0001)
+    # Redis's clock is now 2 s behind (a failover), and the call's first attempt timed out after 10 s
+    placed = c.place(0.1, REDIS + 18, asked_at=MONO + 10, answered_at=MONO + 20.001)
+    assert placed == near(MONO + 20.001 + 0.1 - MOST_EARLIER)
