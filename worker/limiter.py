@@ -6,12 +6,13 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import redis
 
 from core import keys
 from core.stats import Stats
-from core.store import load_script
+from core.store import NoFreeSlot, load_script
 
 from .slot_clock import SlotClock
 
@@ -26,6 +27,15 @@ RETAKES = 3
 def wait_counts(seconds: float) -> dict[str, int]:
     """The counters of one wait for a slot (`lightsms-queue metrics` shows them)."""
     return {"limiter_waits": 1, "limiter_wait_ms": round(seconds * 1000)} if seconds > 0 else {}
+
+
+@dataclass(frozen=True, slots=True)
+class SlotTaken:
+    """A slot of the rate limit: `wait` seconds away when it was taken (what is counted), coming at
+    `at` on the limiter's clock (what is waited for)."""
+
+    wait: float
+    at: float
 
 
 class RateLimiter:
@@ -71,35 +81,53 @@ class RateLimiter:
         self, *, max_wait: float, patience: float = 0.0, counts: Counter[str] | None = None
     ) -> float | None:
         """Take the next free slot if it is at most max_wait, or `patience` when that is longer, seconds
-        away, and wait for it: None once it has come. A backlog behind the limit thus takes its
-        place in line in one call and waits here, holding its lease, instead of asking again and
-        again or cycling through deferral, the due set and the queue. When the next free slot is
-        further: the seconds until it, nothing reserved. Woken more than LATE after the slot: the next
-        free slot within what is left of that wait, if there is one. The waits, the slots given up
-        and the refusal are counted (`_record`)."""
+        away, and wait for it (`keep`, its replacements within that wait): None once it has come. A
+        backlog behind the limit thus takes its place in line in one call and waits here, holding
+        its lease, instead of asking again and again or cycling through deferral, the due set and
+        the queue. When the next free slot is further: the seconds until it, nothing reserved."""
         budget = max(max_wait, patience)
         ends = self.clock.now() + budget
-        wait, slot_at = self._reserve(budget)
-        if wait < 0:
+        try:
+            slot = self.take(within=budget)
+        except NoFreeSlot as full:
             self._record({"limiter_full": 1}, counts)
-            return -wait
-        retakes = 0
-        while True:
-            counted = Counter(wait_counts(wait))
-            if retakes:
-                counted["limiter_late"] += 1
-            self._record(counted, counts)  # before the wait: nothing between the slot and the request
-            left = slot_at - self.clock.now()
+            return full.seconds
+        self._record(wait_counts(slot.wait), counts)
+        self.keep(slot.at, until=ends, counts=counts)
+        return None
+
+    def take(self, *, within: float) -> SlotTaken:
+        """Reserve the next free slot if it is at most `within` seconds away; NoFreeSlot, nothing
+        reserved, when it is further."""
+        wait, at = self._reserve(within)
+        if wait < 0:
+            raise NoFreeSlot(-wait)
+        return SlotTaken(wait, at)
+
+    def keep(
+        self, slot_at: float, *, until: float, lead: float = 0.0, counts: Counter[str] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> float:  # fmt: skip
+        """Wait until `lead` seconds before `slot_at` (self.clock). Woken more than LATE after that:
+        the next free slot that comes by `until` in its place, waited for the same way, at most
+        RETAKES times; with none (or no Redis to ask), go now, late. The slot kept. `sleep`: the
+        caller's, if it has one."""
+        sleep = sleep or self._sleep
+        for retake in range(RETAKES + 1):
+            left = slot_at - lead - self.clock.now()
             if left > 0:
-                self._sleep(left)
-            if retakes == RETAKES or self.clock.now() - slot_at <= LATE:
-                return None
-            # Woke late: the next free slot within what is left of the wait. None: go now, late.
-            wait, retaken_at = self._reserve(max(0.0, ends - self.clock.now()))
+                sleep(left)
+            if retake == RETAKES or self.clock.now() - (slot_at - lead) <= LATE:
+                return slot_at
+            try:
+                wait, replacement = self._reserve(max(0.0, until - self.clock.now()))
+            except redis.RedisError:  # the slot in hand is as good as it gets: no reason to fail
+                return slot_at
             if wait < 0:
-                return None
-            slot_at = retaken_at
-            retakes += 1
+                return slot_at
+            self._record(Counter({**wait_counts(wait), "limiter_late": 1}), counts)
+            slot_at = replacement
+        raise AssertionError("unreachable: the last slot is kept")  # pragma: no cover
 
     def _record(self, counted: Mapping[str, int], counts: Counter[str] | None) -> None:
         """Into the caller's `counts` when given (it records them with its own), else here and now."""

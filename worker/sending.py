@@ -7,7 +7,6 @@ worker that stalled past its lease find it taken and send nothing.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import uuid
@@ -47,7 +46,7 @@ from lightsms.validation import validate_sender, validate_text
 
 from .batching import plan_batches
 from .leases import LeaseKeeper
-from .limiter import RateLimiter, wait_counts
+from .limiter import RateLimiter, SlotTaken, wait_counts
 from .outcomes import OutcomePlanner, Plan
 from .policy import RetryPolicy
 
@@ -63,6 +62,9 @@ LONGEST_ASKED_WAIT = 86400.0
 # A rate-limit slot this near is taken with the in-flight mark, in one call, and waited for after it:
 # the mark leads its request by no more than this. A further slot is waited for before the mark.
 SLOT_WITH_MARK = 0.02
+# Behind a backlog, the mark is made this long before the slot, not after it: its round trip, and a
+# thread waiting for the GIL meanwhile, do not make the request late (the limiter's LATE).
+MARK_LEAD = 0.01
 REQUEST_ROOM = 5.0  # seconds of lease beyond a request's deadline, as the settings require
 
 
@@ -137,6 +139,7 @@ class BatchSender:
                 max_wait=SLOT_WITH_MARK,
             )
         )  # fmt: skip
+        marked = self._slot_taken(claim.marked_wait) if claim.marked_wait is not None else None
         if claim.next_slot_in is not None:
             self._note_limiter_booked(claim.next_slot_in)
         if claim.pause is not None:
@@ -158,7 +161,7 @@ class BatchSender:
                 try:
                     # the claim checked the pause for the first batch; a later one checks it again
                     if n == 0:
-                        self._send_claimed(batch, lease, marked_wait=claim.marked_wait)
+                        self._send_claimed(batch, lease, marked=marked)
                     elif not self._deferred_for_pause(batch, lease):
                         self._send_claimed(batch, lease)
                 except BaseException as exc:
@@ -244,15 +247,15 @@ class BatchSender:
             policy=self.policy, record_ttl=self.record_ttl, lease=lease, status_schedule=self.settings.status_schedule
         )
 
-    def _send_claimed(self, claimed: list[Message], lease: str, *, marked_wait: float | None = None) -> None:
+    def _send_claimed(self, claimed: list[Message], lease: str, *, marked: SlotTaken | None = None) -> None:
         """One send.php call for the claimed messages, its outcome applied before anything else
         happens; halves of a batch LightSMS found too large follow, each applied in its turn.
-        `marked_wait`: the claim marked them in flight and took a slot this many seconds away."""
+        `marked`: the claim marked them in flight and took this slot."""
         planner = self._planner(lease)
         failure: BaseException | None = None
         halves: list[list[Message]] = []
         try:
-            halves = self._send_into(planner, claimed, lease, marked_wait)
+            halves = self._send_into(planner, claimed, lease, marked)
         except BaseException as exc:  # noqa: BLE001 - whatever it is, the claimed messages are settled first
             failure = exc
         # What is known is applied even after a failure: a phone LightSMS accepted stays SENT.
@@ -265,13 +268,13 @@ class BatchSender:
             self._send_claimed(half, lease)
 
     def _send_into(
-        self, planner: OutcomePlanner, claimed: list[Message], lease: str, marked_wait: float | None
+        self, planner: OutcomePlanner, claimed: list[Message], lease: str, marked: SlotTaken | None
     ) -> list[list[Message]]:
         """Plan each claimed message's outcome; the halves to send next when LightSMS refused the
         batch as a whole for a reason one of its phones may cause (nothing was sent)."""
         in_request = list(claimed)  # narrowed by _call to what the request really carried
         try:
-            sent, results = self._call(claimed, lease, in_request, planner.plan.counts, marked_wait)
+            sent, results = self._call(claimed, lease, in_request, planner.plan.counts, marked)
         except RateLimited as exc:
             until = time.time() + max(exc.seconds, 0.1)
             for m in in_request:
@@ -304,14 +307,15 @@ class BatchSender:
 
     def _call(
         self, claimed: list[Message], lease: str, in_request: list[Message], waits: Counter[str],
-        marked_wait: float | None,
+        marked: SlotTaken | None,
     ) -> tuple[list[Message], list[PhoneResult]]:  # fmt: skip
         """send.php once per attempt; tenacity retries only what provably never reached LightSMS.
 
         Each attempt first confirms, in Redis, that the messages are still ours and marks them in
         flight (begin_send.lua): a worker that stalled past its lease between attempts sends nothing.
         The first attempt skips that when the claim, a moment ago, marked them and took the slot
-        (`marked_wait`). `in_request` is kept equal to the messages the latest attempt carried.
+        (`marked`). `in_request` is kept equal to the messages the latest attempt carried. The slot
+        is waited for last, just before the request (the limiter's `keep`).
         """
         first = claimed[0]
         window = self.settings.lightsms_retry_window
@@ -325,14 +329,17 @@ class BatchSender:
         )
         for attempt in retrying:
             with attempt:
-                if marked_wait is not None:
-                    wait, marked_wait = marked_wait, None  # the first attempt only
-                    self._wait_for_slot_taken(wait, waits)
+                if marked is not None:
+                    slot, marked = marked, None  # the first attempt only
                 else:
                     left = window - (time.monotonic() - started)
-                    in_request[:] = self._begin_with_slot(in_request, lease, left, waits)
+                    ours, slot = self._begin_with_slot(in_request, lease, left, waits)
+                    in_request[:] = ours
                     if not in_request:
                         return [], []
+                waits.update(wait_counts(slot.wait))
+                # marked in flight: a slot given up is replaced only if one is as near as a mark allows
+                self.limiter.keep(slot.at, until=slot.at + SLOT_WITH_MARK, counts=waits, sleep=self.sleep)
                 sending = list(in_request)
                 try:
                     # every phone of the batch is as normalize_phone returns it: checked by the
@@ -357,12 +364,15 @@ class BatchSender:
 
         return wait
 
-    def _begin_with_slot(self, claimed: list[Message], lease: str, left: float, waits: Counter[str]) -> list[Message]:
-        """A slot of the rate limit, then the claimed messages still ours marked in flight: in one call
-        when a slot is free now (the common case), else after waiting for one. A backlog behind the
+    def _begin_with_slot(
+        self, claimed: list[Message], lease: str, left: float, waits: Counter[str]
+    ) -> tuple[list[Message], SlotTaken]:
+        """A slot of the rate limit, and the claimed messages still ours marked in flight: in one call
+        when a slot is free now (the common case), else just before the slot. A backlog behind the
         limit waits for its slot here, under the lease (renewed by the keeper), as long as the retry
         window has `left` and at most a third of a lease: it does not cycle through deferral, the due
-        set and the queue for each missed slot. No slot even then: RateLimited."""
+        set and the queue for each missed slot. No slot even then: RateLimited. The slot itself is
+        waited for by the caller, last."""
         slot = self._slot()
         seconds = self.settings.lightsms_lease_seconds
         ids = [m.id for m in claimed]
@@ -375,16 +385,17 @@ class BatchSender:
             except NoFreeSlot as busy:
                 self._note_limiter_booked(busy.seconds)
             else:
-                self._wait_for_slot_taken(wait, waits)
-                return self._still_ours(claimed, ours)
+                return self._still_ours(claimed, ours), self._slot_taken(wait)
         patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
-        max_wait = self.settings.lightsms_limiter_max_wait
-        wait_for_slot = functools.partial(self.limiter.wait_for_slot, max_wait=max_wait, patience=patience,
-                                          counts=waits)  # fmt: skip
-        distance = self._durably(wait_for_slot)
-        if distance is not None:
-            raise RateLimited(distance)
-        return self._begin(claimed, lease)
+        within = max(self.settings.lightsms_limiter_max_wait, patience)
+        ends = self.limiter.clock.now() + within
+        try:
+            taken = self._durably(lambda: self.limiter.take(within=within))
+        except NoFreeSlot as full:
+            waits["limiter_full"] += 1
+            raise RateLimited(full.seconds) from None
+        at = self.limiter.keep(taken.at, until=ends, lead=MARK_LEAD, counts=waits, sleep=self.sleep)
+        return self._begin(claimed, lease), SlotTaken(taken.wait, at)
 
     def _slot(self) -> Slot:
         return Slot(self.limiter.key, self.limiter.interval_us)
@@ -397,11 +408,9 @@ class BatchSender:
     def _note_limiter_booked(self, next_slot_in: float) -> None:
         self._limiter_booked_until = time.monotonic() + next_slot_in - SLOT_WITH_MARK
 
-    def _wait_for_slot_taken(self, wait: float, waits: Counter[str]) -> None:
-        """Sleep until a slot taken with the mark; counted with the outcome: no round trip of its own."""
-        if wait > 0:
-            waits.update(wait_counts(wait))
-            self.sleep(wait)
+    def _slot_taken(self, wait: float) -> SlotTaken:
+        """A slot a script took with the mark, its reply read just now."""
+        return SlotTaken(wait, self.limiter.clock.now() + wait)
 
     def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""

@@ -466,16 +466,48 @@ def test_a_marked_message_the_worker_refuses_is_failed_not_sent(harness):
 
 
 def test_a_booked_limiter_leaves_the_claim_unmarked_and_the_message_waits_in_line(harness):
-    h = harness(lambda phones: [accepted(p) for p in phones])
+    from worker.sending import MARK_LEAD
+
+    times: dict[str, float] = {}
+    h = harness(lambda phones: times.setdefault("send", time.time()) and [accepted(p) for p in phones])
+    h.sender.sleep = time.sleep  # the wait in line is real: half a second
     begins = _counting_begins(h)
+    begin = h.store.begin_send
+
+    def timed_begin(*args: object, **kwargs: object) -> object:
+        times["begin"] = time.time()
+        return begin(*args, **kwargs)
+
+    h.store.begin_send = timed_begin  # type: ignore[method-assign]
     booked_until = int((time.time() + 0.5) * 1_000_000)  # the next free slot half a second away
     h.store.redis.set(h.limiter.key, booked_until, px=60_000)
     ids = h.enqueue([PHONES[0]], phone_checked=True)
     started = time.monotonic()
-    h.sender.run(ids)  # the limiter's wait in line is real: half a second
+    h.sender.run(ids)
     assert h.states(ids) == [State.SENT]
-    assert begins == ["begin_send"]  # after waiting in line (wait_for_slot), not with the claim
+    assert begins == ["begin_send"]  # after waiting in line, not with the claim
     assert h.sender._limiter_booked_until > started + 0.4  # claims meanwhile ask for no slot
+    slot = booked_until / 1_000_000  # Redis TIME is this machine's clock
+    # marked just before the slot (its round trip does not make the request late), sent at the slot
+    assert slot - MARK_LEAD - 0.1 < times["begin"] < slot and slot <= times["send"] < slot + 0.1
+
+
+def test_a_marked_batch_that_wakes_late_for_its_slot_takes_a_near_one_instead(harness):
+    """A thread that overslept (the GIL, a CPU) would send late, sharing LightSMS's second with the
+    requests fifty slots on: with a slot free within SLOT_WITH_MARK it takes that one instead."""
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    overslept = [0.03]
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds + (overslept.pop() if overslept else 0.0))
+
+    h.sender.sleep = sleep
+    seconds, micros = h.store.redis.time()
+    h.store.redis.set(h.limiter.key, str(seconds * 1_000_000 + micros + 10_000))  # the next slot in 10 ms
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] and h.client.calls == [[PHONES[0]]]
+    assert h.stats.read()["limiter_late"] == "1"  # counted with the outcome
 
 
 def test_lightsms_s_clock_is_made_ready_before_the_claim_can_take_a_slot(harness):
