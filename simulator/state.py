@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -100,6 +100,7 @@ class SimState:
         # the next simulator process either (a poller's seen marks outlive a restart of the simulator).
         self._small_ids = itertools.count(int(time.time() * 10) % 10**10)
         self.random = random.Random(config.seed)
+        self.on_reset: Callable[[], None] = lambda: None  # called after each reset, outside the lock
         self.reset()
 
     def reset(self) -> None:
@@ -121,6 +122,7 @@ class SimState:
             self.incoming: list[IncomingSms] = []
             self.stop_list: dict[str, StopEntry] = {}
             self.admitted: deque[float] = deque()
+        self.on_reset()
 
     # --- clock -----------------------------------------------------------------------------------
     def now(self) -> float:

@@ -75,3 +75,21 @@ def test_port_in_use_fails_with_one_line(cli_sim: tuple[str, subprocess.Popen[st
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.startswith("lightsms-sim: cannot start:")
+
+
+def test_the_simulator_process_keeps_its_heap_out_of_full_collections_after_each_reset() -> None:
+    """A full collection stops every handler thread: requests arriving meanwhile are stamped late."""
+    import gc
+
+    from simulator.cli import _freeze_the_heap
+    from simulator.config import SimConfig
+    from simulator.state import SimState
+
+    state = SimState(SimConfig())
+    resets: list[int] = []
+    try:
+        state.on_reset = lambda: (_freeze_the_heap(), resets.append(gc.get_freeze_count()))
+        state.reset()
+        assert resets and resets[0] > 0  # what was there at the reset is frozen
+    finally:
+        gc.unfreeze()
