@@ -108,16 +108,13 @@ class RateLimiter:
         self, slot_at: float, *, until: float, lead: float = 0.0, counts: Counter[str] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> float:  # fmt: skip
-        """Wait until `lead` seconds before `slot_at` (self.clock). Woken more than LATE after that:
-        the next free slot that comes by `until` in its place, waited for the same way, at most
-        RETAKES times; with none (or no Redis to ask), go now, late. The slot kept. `sleep`: the
-        caller's, if it has one."""
-        sleep = sleep or self._sleep
+        """Wait until `lead` seconds before `slot_at` (self.clock). Woken more than LATE after the
+        slot itself: the next free slot that comes by `until` in its place, waited for the same way,
+        at most RETAKES times; with none (or no Redis to ask), go now, late. The slot kept. `sleep`:
+        the caller's, if it has one."""
         for retake in range(RETAKES + 1):
-            left = slot_at - lead - self.clock.now()
-            if left > 0:
-                sleep(left)
-            if retake == RETAKES or self.clock.now() - (slot_at - lead) <= LATE:
+            self.sleep_until(slot_at - lead, sleep=sleep)
+            if retake == RETAKES or self.clock.now() - slot_at <= LATE:
                 return slot_at
             try:
                 wait, replacement = self._reserve(max(0.0, until - self.clock.now()))
@@ -128,6 +125,12 @@ class RateLimiter:
             self._record(Counter({**wait_counts(wait), "limiter_late": 1}), counts)
             slot_at = replacement
         raise AssertionError("unreachable: the last slot is kept")  # pragma: no cover
+
+    def sleep_until(self, moment: float, *, sleep: Callable[[float], None] | None = None) -> None:
+        """Wait until `moment` on self.clock; `sleep`: the caller's, if it has one."""
+        left = moment - self.clock.now()
+        if left > 0:
+            (sleep or self._sleep)(left)
 
     def _record(self, counted: Mapping[str, int], counts: Counter[str] | None) -> None:
         """Into the caller's `counts` when given (it records them with its own), else here and now."""

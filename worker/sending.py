@@ -338,8 +338,8 @@ class BatchSender:
                     if not in_request:
                         return [], []
                 waits.update(wait_counts(slot.wait))
-                # marked in flight: a slot given up is replaced only if one is as near as a mark allows
-                self.limiter.keep(slot.at, until=slot.at + SLOT_WITH_MARK, counts=waits, sleep=self.sleep)
+                # Marked in flight: only the wait, no Redis call (a stall there could outlast the lease).
+                self.limiter.sleep_until(slot.at, sleep=self.sleep)
                 sending = list(in_request)
                 try:
                     # every phone of the batch is as normalize_phone returns it: checked by the

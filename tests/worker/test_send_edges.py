@@ -184,19 +184,22 @@ def test_an_unknown_message_is_not_moved_by_a_reply_of_another_attempt(harness, 
 
 def test_a_redis_blip_between_the_claim_and_the_request_is_ridden_out(harness):
     h = harness(lambda phones: [accepted(p) for p in phones])
-    real_wait = h.limiter.wait_for_slot
+    real_begin = h.store.begin_send_in_slot  # the call between the claim and the request
     failures = iter([redis.ConnectionError("Connection refused"), redis.TimeoutError("timeout")])
+    calls: list[str] = []
 
-    def flaky(*, max_wait: float, patience: float = 0.0) -> float | None:
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append("begin_send_in_slot")
         failure = next(failures, None)
         if failure is not None:
             raise failure
-        return real_wait(max_wait=max_wait, patience=patience)
+        return real_begin(*args, **kwargs)
 
-    h.limiter.wait_for_slot = flaky  # type: ignore[method-assign]
+    h.store.begin_send_in_slot = flaky  # type: ignore[method-assign]
     ids = h.enqueue()
     h.sender.run(ids)
-    assert h.states(ids) == [State.SENT] * 3
+    assert h.states(ids) == [State.SENT] * 3 and h.client.calls == [PHONES]
+    assert len(calls) == 3  # two blips, then the call that went through
 
 
 def test_funds_pause_holds_while_the_balance_is_below_one_part(harness):
@@ -348,7 +351,8 @@ def test_a_wait_for_a_near_slot_is_counted_with_the_outcome(harness, redis_clien
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] and len(slept) == 1 and 1.5 < slept[0] <= 2.0
     counters = h.stats.read()
-    assert counters["limiter_waits"] == "1" and int(counters["limiter_wait_ms"]) == round(slept[0] * 1000)
+    # counted as Redis gave it; slept from when the claim's reply was read, until the slot
+    assert counters["limiter_waits"] == "1" and -1 < int(counters["limiter_wait_ms"]) - slept[0] * 1000 < 100
 
 
 def test_a_claim_whose_reply_was_lost_while_a_pause_began_defers_what_it_took(harness, redis_client):
@@ -492,9 +496,10 @@ def test_a_booked_limiter_leaves_the_claim_unmarked_and_the_message_waits_in_lin
     assert slot - MARK_LEAD - 0.1 < times["begin"] < slot and slot <= times["send"] < slot + 0.1
 
 
-def test_a_marked_batch_that_wakes_late_for_its_slot_takes_a_near_one_instead(harness):
-    """A thread that overslept (the GIL, a CPU) would send late, sharing LightSMS's second with the
-    requests fifty slots on: with a slot free within SLOT_WITH_MARK it takes that one instead."""
+def test_once_marked_in_flight_a_batch_only_waits_for_its_slot_and_asks_redis_nothing(harness):
+    """Between the mark and the request nothing may stall on Redis: a lease could run out meanwhile
+    and the sweeper find the message UNKNOWN while its request is still to go. A marked batch that
+    wakes late for its slot goes, late."""
     h = harness(lambda phones: [accepted(p) for p in phones])
     overslept = [0.03]
 
@@ -505,9 +510,17 @@ def test_a_marked_batch_that_wakes_late_for_its_slot_takes_a_near_one_instead(ha
     seconds, micros = h.store.redis.time()
     h.store.redis.set(h.limiter.key, str(seconds * 1_000_000 + micros + 10_000))  # the next slot in 10 ms
     ids = h.enqueue([PHONES[0]], phone_checked=True)
+    asked: list[str] = []
+    reserve = h.limiter._reserve
+
+    def counted_reserve(max_wait: float) -> tuple[float, float]:
+        asked.append("reserve")
+        return reserve(max_wait)
+
+    h.limiter._reserve = counted_reserve  # type: ignore[method-assign]
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] and h.client.calls == [[PHONES[0]]]
-    assert h.stats.read()["limiter_late"] == "1"  # counted with the outcome
+    assert asked == [] and "limiter_late" not in h.stats.read()  # the claim took the slot; nothing more
 
 
 def test_lightsms_s_clock_is_made_ready_before_the_claim_can_take_a_slot(harness):
