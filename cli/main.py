@@ -24,6 +24,7 @@ import redis
 from core import keys
 from core.message import Message
 from core.pause import AccountCircuit, Pause
+from core.redis_client import reply_text
 from core.stats import Stats
 
 from .bulk import send_bulk
@@ -62,8 +63,7 @@ def _pauses(client: redis.Redis) -> Iterator[tuple[str, Pause]]:
     """Every account pause in Redis (sms:pause:<login>), by login: the CLI holds no login of its own."""
     prefix = keys.pause("")
     for raw in sorted(client.scan_iter(match=keys.pause("*"), count=100)):
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
-        login = key.removeprefix(prefix)
+        login = reply_text(raw).removeprefix(prefix)
         pause = AccountCircuit(client, login=login).current()
         if pause is not None:  # it may have ended since the scan
             yield login, pause

@@ -24,7 +24,7 @@ from core import keys
 from core.contract import INBOUND_QUEUE_NAME, MAINTENANCE_QUEUE, POLL_QUEUE, QUEUES, STATUS_QUEUE_NAME, dead_queue_name
 from core.events import broker_connection
 from core.pause import AccountCircuit
-from core.redis_client import store_client
+from core.redis_client import reply_text, store_client
 from core.settings import CoreSettings
 from core.states import State
 from core.stats import Stats
@@ -148,7 +148,7 @@ class DomainCollector(Collector):
                                    labels=["login", "code"])  # fmt: skip
         prefix = keys.pause("")
         for raw in self.redis.scan_iter(match=keys.pause("*"), count=100):
-            login = (raw.decode() if isinstance(raw, bytes) else str(raw)).removeprefix(prefix)
+            login = reply_text(raw).removeprefix(prefix)
             pause = AccountCircuit(self.redis, login=login).current()
             if pause is not None:
                 paused.add_metric([login, "" if pause.code is None else str(pause.code)], 1.0)
@@ -161,7 +161,7 @@ class DomainCollector(Collector):
         now = time.time()
         for poller in POLLERS:
             at = health.get(f"{poller}_ok_at".encode()) or health.get(f"{poller}_ok_at")  # type: ignore[call-overload]
-            when = _number(at.decode() if isinstance(at, bytes) else str(at)) if at else None
+            when = _number(reply_text(at)) if at else None
             gauge.add_metric([poller], now - when if when is not None else float("inf"))
         yield gauge
 

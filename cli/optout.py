@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import click
 
 from core import keys
+from core.redis_client import reply_text
 from lightsms.errors import InvalidInput
 from lightsms.phones import mask_phone, normalize_phone
 
@@ -43,10 +44,6 @@ def _normalized(phones: Sequence[str]) -> list[str]:
     return found
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 @click.group()
 def optout() -> None:
     """The local opt-out list: producers refuse these numbers, workers never send to them."""
@@ -58,7 +55,7 @@ def optout() -> None:
 @friendly_errors
 def list_(as_json: bool, show_phones: bool) -> None:
     """Every opted-out number (masked unless --show-phones)."""
-    phones = sorted(_text(p) for p in producer().store.redis.smembers(keys.OPT_OUT))
+    phones = sorted(reply_text(p) for p in producer().store.redis.smembers(keys.OPT_OUT))
     shown = [shown_phone(p, show_phones) for p in phones]
     if as_json:
         echo_json(shown)

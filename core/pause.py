@@ -17,6 +17,7 @@ import redis
 from lightsms.codes import FUNDS_CODES
 
 from . import keys
+from .redis_client import reply_text
 
 MAX_PAUSE = 3600.0
 MAX_UNTIL = 1e11  # unix seconds: the year 5138; a pause "until" past it was written wrong
@@ -106,7 +107,7 @@ class AccountCircuit:
         if raw is None:
             return None
         try:
-            return Decimal(raw.decode() if isinstance(raw, bytes) else str(raw))
+            return Decimal(reply_text(raw))
         except InvalidOperation:
             return None
 
@@ -118,6 +119,6 @@ class AccountCircuit:
 
 def _count(raw: object) -> int:
     try:
-        return max(0, int(raw.decode() if isinstance(raw, bytes) else str(raw)))  # type: ignore[union-attr]
+        return max(0, int(reply_text(raw)))
     except (TypeError, ValueError):
         return 0

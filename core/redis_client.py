@@ -11,7 +11,13 @@ from redis.sentinel import Sentinel
 
 from .settings import CoreSettings
 
-__all__ = ["store_client"]
+__all__ = ["reply_text", "store_client"]
+
+
+def reply_text(value: object) -> str:
+    """A Redis reply (a key, a field, a script's answer) as text, whichever decode_responses the client
+    was built with."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def store_client(settings: CoreSettings, **options: Any) -> redis.Redis:

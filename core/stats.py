@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import redis
 
 from . import keys
+from .redis_client import reply_text
 
 COST_FIELD = "cost_nanos"
 NANO = Decimal("1e-9")
@@ -28,7 +29,7 @@ class Stats:
         pipe.execute()
 
     def read(self) -> dict[str, str]:
-        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.STATS).items()}
+        raw = {reply_text(k): reply_text(v) for k, v in self.redis.hgetall(keys.STATS).items()}
         nanos = raw.pop(COST_FIELD, None)
         if nanos is not None and nanos.lstrip("-").isdigit():  # one written by hand may be anything
             raw["cost"] = format(from_nanos(int(nanos)), "f")
@@ -46,7 +47,3 @@ def to_nanos(amount: Decimal) -> int:
 
 def from_nanos(nanos: int) -> Decimal:
     return (Decimal(nanos).scaleb(-9)).normalize() if nanos else Decimal(0)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -14,6 +14,7 @@ from redis.exceptions import NoScriptError
 
 from . import keys
 from .message import Message
+from .redis_client import reply_text
 from .states import Priority, State
 
 log = logging.getLogger("lightsms_queue.store")
@@ -165,7 +166,7 @@ class Store:
             raise RecipientOptedOut(int(flat[1]) - 1)
         results = [(message.id, True) for message in messages]
         for i in range(1, len(flat), 2):
-            results[int(flat[i]) - 1] = (_text(flat[i + 1]), False)
+            results[int(flat[i]) - 1] = (reply_text(flat[i + 1]), False)
         if int(flat[0]) == 2:
             raise TasksNotPushed(results)
         return results
@@ -192,7 +193,7 @@ class Store:
 
     def ids_in(self, index: str, *, upto: float = float("inf"), limit: int = 1000) -> list[str]:
         raw = self.redis.zrangebyscore(index, "-inf", upto, start=0, num=limit)
-        return [_text(item) for item in raw]
+        return [reply_text(item) for item in raw]
 
     # -- changing ------------------------------------------------------------------------------
     def move(self, move: Move) -> tuple[bool, str]:
@@ -244,7 +245,7 @@ class Store:
                     call_args += [name, value]
             calls.append((call_keys, call_args))
         flat = [value for result in self._run_script(self._transition, calls) for value in result]
-        return [(bool(int(flat[i])), _text(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [(bool(int(flat[i])), reply_text(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def _run_script(self, script: Script, calls: list[tuple[list[str], list[str | int | float]]]) -> list:
         """Run one script for each (keys, args), in one round trip, by its SHA only: redis-py's pipeline
@@ -317,11 +318,11 @@ class Store:
         messages: list[Message] = []
         opted_out: set[str] = set()
         unreadable: list[str] = []
-        slot_us = _text(reply[1])
+        slot_us = reply_text(reply[1])
         marked_wait = int(slot_us) / 1_000_000 if slot_us and int(slot_us) >= 0 else None
         next_slot_in = -int(slot_us) / 1_000_000 if slot_us and int(slot_us) < 0 else None
         for i in range(2, len(reply), 3):
-            message_id, flag, flat = _text(reply[i]), _text(reply[i + 1]), reply[i + 2]
+            message_id, flag, flat = reply_text(reply[i]), reply_text(reply[i + 1]), reply[i + 2]
             message = _parse(dict(zip(flat[0::2], flat[1::2], strict=True)))
             if message is None or message.id != message_id:
                 unreadable.append(message_id)
@@ -329,7 +330,7 @@ class Store:
             messages.append(message)
             if flag == "1":
                 opted_out.add(message_id)
-        return Claim(_text(reply[0]) or None, tuple(messages), frozenset(opted_out), tuple(unreadable),
+        return Claim(reply_text(reply[0]) or None, tuple(messages), frozenset(opted_out), tuple(unreadable),
                      marked_wait=marked_wait, next_slot_in=next_slot_in)  # fmt: skip
 
     def begin_send(
@@ -371,14 +372,14 @@ class Store:
         wait = int(reply[0]) / 1_000_000
         if wait < 0:
             raise NoFreeSlot(-wait)
-        return {_text(i) for i in reply[1:]}, wait
+        return {reply_text(i) for i in reply[1:]}, wait
 
     def pop_due(self, *, now: float, limit: int) -> list[tuple[str, str]]:
         """Due SCHEDULED/DEFERRED messages moved to QUEUED: (id, priority) each."""
         queued = _named_indexes([State.QUEUED])
         flat = self._pop_due(keys=[keys.state_index(State.DEFERRED), *queued.values()],
                              args=[now, limit, keys.MESSAGE_PREFIX, *queued])  # fmt: skip
-        items = [_text(item) for item in flat]
+        items = [reply_text(item) for item in flat]
         return list(zip(items[0::2], items[1::2], strict=True))
 
     def touch_queued(self, message_ids: Sequence[str], priority: str, *, now: float) -> None:
@@ -433,15 +434,11 @@ def _alike(records: Sequence[Mapping[str, str]]) -> dict[str, str]:
     return {name: value for name, value in first.items() if all(other.get(name) == value for other in others)}
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _parse(raw: dict) -> Message | None:
     """A record, or None when there is none or it cannot be read (logged: written by hand, perhaps)."""
     if not raw:
         return None
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = {reply_text(k): reply_text(v) for k, v in raw.items()}
     try:
         return Message.from_fields(fields)
     except (KeyError, ValueError) as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import redis
 
 from core import keys
+from core.redis_client import reply_text
 from core.stats import Stats
 from core.store import NoFreeSlot, load_script
 
@@ -69,7 +70,7 @@ class RateLimiter:
         asked_at = self.clock.now()
         reply = self._script(keys=[self.key], args=[self.interval_us, int(max_wait * 1_000_000)])
         answered_at = self.clock.now()
-        wait_us, _, now_us = (reply.decode() if isinstance(reply, bytes) else str(reply)).partition(":")
+        wait_us, _, now_us = reply_text(reply).partition(":")
         wait, redis_now = int(wait_us) / 1_000_000, int(now_us) / 1_000_000
         return wait, self.clock.place(max(wait, 0.0), redis_now, asked_at=asked_at, answered_at=answered_at)
 
