@@ -261,8 +261,9 @@ class Settings(CoreSettings):
     lightsms_requeue_after: float = Field(30.0, gt=0)  # QUEUED this long with no progress: task lost
     lightsms_sweep_interval: float = Field(10.0, gt=0)
     lightsms_due_interval: float = Field(1.0, gt=0)
-    # Threads wait on LightSMS most of the time: at a real provider's ~100 ms, 8 threads held a worker
-    # to ~73 msg/s, 32 reach what its CPU allows (make bench: 234 msg/s at 100 ms, 275 at 0 ms).
+    # Threads wait on LightSMS most of the time: at a real provider's ~100 ms, 32 threads held a worker
+    # to 297 msg/s against 597 at 0 ms; 64 reach what its CPU allows (python -m bench e2e latency: 498
+    # at 100 ms, 589 at 0 ms).
     lightsms_worker_concurrency: int = Field(64, ge=1)
 
     @field_validator("lightsms_status_schedule")

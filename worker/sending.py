@@ -60,7 +60,8 @@ REDIS_PATIENCE = 60.0
 # A Retry-After longer than this is not believed to the letter: the message waits at most a day.
 LONGEST_ASKED_WAIT = 86400.0
 # A rate-limit slot this near is taken with the in-flight mark, in one call, and waited for after it:
-# the mark leads its request by no more than this. A further slot is waited for before the mark.
+# the mark leads its request by no more than this. A further slot is waited for until MARK_LEAD
+# before it, then the mark is made.
 SLOT_WITH_MARK = 0.02
 # Behind a backlog, the mark is made this long before the slot, not after it: its round trip, and a
 # thread waiting for the GIL meanwhile, do not make the request late (the limiter's LATE).
