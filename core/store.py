@@ -115,6 +115,7 @@ class Store:
         self._claim = client.register_script(load_script("claim.lua"))
         self._pop_due = client.register_script(load_script("pop_due.lua"))
         self._begin_send = client.register_script(load_script("begin_send.lua"))
+        self._end_attempt = client.register_script(load_script("end_attempt.lua"))
         self._purge = client.register_script(load_script("purge.lua"))
         self._end_status_checks = client.register_script(load_script("end_status_checks.lua"))
 
@@ -352,6 +353,13 @@ class Store:
         (nothing marked or reserved) when no slot is that near."""
         return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True, slot=slot,
                                 max_wait=max_wait, keep_if_left=keep_if_left)  # fmt: skip
+
+    def end_attempt(self, message_ids: Sequence[str], *, lease: str) -> int:
+        """After a request that provably never reached LightSMS: clear the in-flight mark of the
+        messages still SENDING under `lease` (see end_attempt.lua); how many were cleared."""
+        if not message_ids:
+            return 0
+        return int(self._end_attempt(keys=[keys.message(i) for i in message_ids], args=[lease]))
 
     def renew_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Renew the lease of messages still ours (not run out); the ids renewed."""

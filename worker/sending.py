@@ -326,6 +326,7 @@ class BatchSender:
             stop=stop_after_delay(window),
             wait=self._wait_between_attempts(),
             sleep=self.sleep,
+            before_sleep=lambda _: self._end_attempt(in_request, lease),
             reraise=True,
         )
         for attempt in retrying:
@@ -353,6 +354,15 @@ class BatchSender:
                         raise AskedToWait(exc.retry_after) from None
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _end_attempt(self, sending: list[Message], lease: str) -> None:
+        """The request never reached LightSMS: the in-flight marks go before the wait for the next
+        attempt, so that a worker lost during it leaves the messages to be queued again, not held
+        UNKNOWN. Best effort: a mark left in place only costs that."""
+        try:
+            self.store.end_attempt([m.id for m in sending], lease=lease)
+        except Exception as exc:  # noqa: BLE001 - the retry must go on; the next attempt marks them again
+            log.warning("in-flight mark not cleared before the next attempt (%s)", type(exc).__name__)
 
     def _wait_between_attempts(self) -> Callable[[RetryCallState], float]:
         """Exponential backoff with jitter, or LightSMS's Retry-After when it asks for longer."""

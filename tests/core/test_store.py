@@ -77,6 +77,23 @@ def test_begin_send_refuses_messages_taken_from_us(store, redis_client):
     assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1", when=("inflight", "0")))[0] is False
 
 
+def test_ending_an_attempt_clears_only_the_marks_of_messages_still_sending_under_the_lease(store, redis_client):
+    store.create([queued(i) for i in "abcde"])
+    store.claim(list("abcde"), lease="L1", lease_seconds=30)
+    assert store.begin_send(list("abcde"), lease="L1", lease_seconds=30) == set("abcde")
+    redis_client.hset("sms:msg:b", "lease", "L2")  # taken by another worker's lease
+    store.move(Move("c", (State.SENDING,), State.UNKNOWN, lease="L1", when=("inflight", "1")))  # settled
+    redis_client.hset("sms:msg:d", "lease_until", store.now() - 1)  # its lease ran out: still never sent
+    assert store.end_attempt(list("abcde") + ["missing"], lease="L1") == 3
+    marks = {i: redis_client.hget(f"sms:msg:{i}", "inflight") for i in "abcde"}
+    assert marks == {"a": "0", "b": "1", "c": "1", "d": "0", "e": "0"}
+    assert redis_client.hget("sms:msg:c", "state") == "UNKNOWN"
+    assert redis_client.exists("sms:msg:missing") == 0  # nothing written for an id with no record
+    # ... and now the sweeper may queue them again, as it may any message never sent
+    assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1", when=("inflight", "0")))[0] is True
+    assert store.end_attempt([], lease="L1") == 0
+
+
 def test_a_lease_with_room_for_the_whole_request_gets_the_in_flight_mark_only(store, redis_client):
     store.create([queued("a"), queued("b")])
     store.claim(["a", "b"], lease="L1", lease_seconds=30)

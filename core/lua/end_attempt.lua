@@ -1,0 +1,19 @@
+-- After an attempt whose request provably never reached LightSMS (connection refused, HTTP 429 or
+-- 503, a rejected signature): the in-flight mark of each message still SENDING under this lease is
+-- cleared, before the worker waits to try again. A worker lost during that wait leaves messages the
+-- sweeper queues again, not messages it must hold UNKNOWN (they were never sent). The next attempt
+-- marks them again (begin_send.lua).
+--
+-- KEYS[1..n]  the message hashes
+-- ARGV[1]     the lease token the messages must hold
+-- Returns the number of marks cleared.
+
+local cleared = 0
+for i = 1, #KEYS do
+  local seen = redis.call('HMGET', KEYS[i], 'state', 'lease', 'inflight')
+  if seen[1] == 'SENDING' and seen[2] == ARGV[1] and seen[3] == '1' then
+    redis.call('HSET', KEYS[i], 'inflight', '0')
+    cleared = cleared + 1
+  end
+end
+return cleared

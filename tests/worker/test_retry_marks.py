@@ -1,0 +1,98 @@
+"""Between two attempts of a request that provably never reached LightSMS, no message is marked in
+flight: a worker lost while it waits to try again leaves messages that are queued again and sent
+once, not messages held UNKNOWN as if they might have been sent. Real Redis, a scripted client."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import pytest
+import redis
+
+from core import keys
+from core.states import State
+from lightsms.errors import ConnectError, LightSmsError, ThrottledError
+from lightsms.models import PhoneResult
+from tests.worker.harness import PHONES, Harness, accepted
+from worker.maintenance import Maintenance
+from worker.policy import RetryPolicy
+
+DEADLINE = 10.0
+
+
+def failing_first(failure: LightSmsError) -> Callable[[Sequence[str]], list[PhoneResult]]:
+    failures = [failure]
+
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        if failures:
+            raise failures.pop()
+        return [accepted(p) for p in phones]
+
+    return answer
+
+
+@pytest.fixture
+def harness(redis_server, redis_client) -> Callable[..., Harness]:
+    return lambda answer, **settings: Harness(redis_server.client(), answer, **settings)
+
+
+def _marks(client: redis.Redis, ids: list[str]) -> list[tuple[str, str]]:
+    return [tuple(client.hmget(keys.message(i), "state", "inflight")) for i in ids]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("failure", [ConnectError("refused"), ThrottledError("HTTP 503")], ids=["refused", "503"])
+@pytest.mark.parametrize("checked", [True, False], ids=["marked-by-the-claim", "marked-before-the-request"])
+def test_no_message_is_in_flight_while_the_worker_waits_to_try_again(harness, redis_client, failure, checked):
+    h = harness(failing_first(failure))
+    # one checked phone: the claim marks it; three unchecked: begin_send marks them
+    ids = h.enqueue([PHONES[0]], phone_checked=True) if checked else h.enqueue()
+    seen: list[list[tuple[str, str]]] = []
+    h.sender.sleep = lambda seconds: seen.append(_marks(redis_client, ids))
+    h.sender.run(ids)
+    assert seen and seen[0] == [("SENDING", "0")] * len(ids)  # still ours, no longer in flight
+    assert h.states(ids) == [State.SENT] * len(ids)
+    assert len(h.client.calls) == 2  # marked again for the second attempt, and sent once
+    assert [redis_client.hget(keys.message(i), "inflight") for i in ids] == ["0"] * len(ids)
+
+
+def test_a_worker_lost_while_waiting_to_try_again_leaves_its_messages_queued_again_and_sent_once(harness):
+    h = harness(failing_first(ConnectError("refused")), lightsms_retry_window=30)
+    ids = h.enqueue()
+    waiting, resume = threading.Event(), threading.Event()
+
+    def frozen(seconds: float) -> None:  # the worker stops here, as a killed or stalled one would
+        waiting.set()
+        resume.wait(DEADLINE)
+
+    h.sender.sleep = frozen
+    lost = threading.Thread(target=h.sender.run, args=(ids,))
+    lost.start()
+    try:
+        assert waiting.wait(DEADLINE)
+        producer = type("P", (), {"store": h.store, "requeue": h.requeued.extend})()
+        sweeper = Maintenance(producer, h.circuit, RetryPolicy(3, 1, 1))  # type: ignore[arg-type]
+        settled = sweeper._settle_expired_leases(h.store.now() + 10_000)  # the lease has run out
+        assert settled == {"released": 3, "unknown": 0}
+        assert h.states(ids) == [State.QUEUED] * 3 and sorted(h.requeued) == [(i, "normal") for i in ids]
+    finally:
+        resume.set()
+        lost.join(DEADLINE)
+    assert not lost.is_alive()
+    assert len(h.client.calls) == 1  # the stalled worker, back, found them taken and sent nothing
+    other = Harness(h.store.redis, lambda phones: [accepted(p) for p in phones])  # the worker that gets them
+    other.sender.run(ids)
+    assert h.states(ids) == [State.SENT] * 3 and other.client.calls == [PHONES]
+
+
+def test_a_mark_that_cannot_be_cleared_does_not_stop_the_retry(harness, caplog):
+    h = harness(failing_first(ConnectError("refused")))
+
+    def redis_away(message_ids: Sequence[str], *, lease: str) -> int:
+        raise redis.ConnectionError("Redis went away")
+
+    h.store.end_attempt = redis_away  # type: ignore[method-assign]
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] * 3 and len(h.client.calls) == 2
+    assert "in-flight mark not cleared before the next attempt (ConnectionError)" in caplog.text
