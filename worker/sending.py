@@ -341,7 +341,11 @@ class BatchSender:
                         return [], []
                 waits.update(wait_counts(slot.wait))
                 # Marked in flight: only the wait, no Redis call (a stall there could outlast the lease).
-                self.limiter.sleep_until(slot.at, sleep=self.sleep)
+                try:
+                    self.limiter.sleep_until(slot.at, sleep=self.sleep)
+                except BaseException:
+                    self._end_attempt(in_request, lease)  # interrupted before the request: nothing sent
+                    raise
                 sending = list(in_request)
                 try:
                     # every phone of the batch is as normalize_phone returns it: checked by the

@@ -1,6 +1,7 @@
 -- After an attempt whose request provably never reached LightSMS (connection refused, HTTP 429 or
--- 503, a rejected signature): the in-flight mark of each message still SENDING under this lease is
--- cleared, before the worker waits to try again. A worker lost during that wait leaves messages the
+-- 503, a rejected signature), or that was interrupted before its request started: the in-flight
+-- mark of each message still SENDING under this lease is cleared, before the worker waits to try
+-- again (or lets the interrupt through). A worker lost during that wait leaves messages the
 -- sweeper queues again, not messages it must hold UNKNOWN (they were never sent). The next attempt
 -- marks them again (begin_send.lua).
 --

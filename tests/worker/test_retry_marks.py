@@ -1,6 +1,7 @@
 """Between two attempts of a request that provably never reached LightSMS, no message is marked in
 flight: a worker lost while it waits to try again leaves messages that are queued again and sent
-once, not messages held UNKNOWN as if they might have been sent. Real Redis, a scripted client."""
+once, not messages held UNKNOWN as if they might have been sent. Nor after a shutdown that comes
+before the request starts. Real Redis, a scripted client."""
 
 from __future__ import annotations
 
@@ -96,3 +97,35 @@ def test_a_mark_that_cannot_be_cleared_does_not_stop_the_retry(harness, caplog):
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] * 3 and len(h.client.calls) == 2
     assert "in-flight mark not cleared before the next attempt (ConnectionError)" in caplog.text
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["marked-by-the-claim", "marked-before-the-request"])
+def test_a_shutdown_while_waiting_for_the_slot_after_the_mark_queues_the_messages_again(harness, checked):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    seconds, micros = h.store.redis.time()
+    h.store.redis.set(h.limiter.key, str(int(seconds) * 1_000_000 + int(micros) + 10_000))  # the next slot in 10 ms
+    ids = h.enqueue([PHONES[0]], phone_checked=True) if checked else h.enqueue()
+
+    def shutdown(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    h.sender.sleep = shutdown
+    with pytest.raises(KeyboardInterrupt):
+        h.sender.run(ids)
+    assert h.client.calls == []  # no request was started ...
+    assert h.states(ids) == [State.QUEUED] * len(ids)  # ... so nothing is UNKNOWN
+    assert sorted(h.requeued) == [(i, "normal") for i in ids]
+
+
+def test_a_shutdown_while_waiting_to_try_again_queues_the_messages_again(harness):
+    h = harness(failing_first(ThrottledError("HTTP 429")))
+    ids = h.enqueue()
+
+    def shutdown(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    h.sender.sleep = shutdown
+    with pytest.raises(KeyboardInterrupt):
+        h.sender.run(ids)
+    assert len(h.client.calls) == 1
+    assert h.states(ids) == [State.QUEUED] * 3 and sorted(h.requeued) == [(i, "normal") for i in ids]
