@@ -30,7 +30,7 @@ from core.message import Message
 from core.pause import AccountCircuit, Pause
 from core.settings import Settings
 from core.states import State
-from core.stats import amounts
+from core.stats import Stats, amounts
 from core.store import Move, NoFreeSlot, Slot, Store
 from lightsms.codes import SPLIT_CODES, Outcome
 from lightsms.errors import (
@@ -337,9 +337,9 @@ class BatchSender:
                     left = window - (time.monotonic() - started)
                     ours, slot = self._begin_with_slot(in_request, lease, left, waits)
                     in_request[:] = ours
-                    if not in_request:
-                        return [], []
-                waits.update(wait_counts(slot.wait))
+                waits.update(wait_counts(slot.wait))  # waited, whatever was found after it
+                if not in_request:
+                    return [], []
                 # Marked in flight: only the wait, no Redis call (a stall there could outlast the lease).
                 try:
                     self.limiter.sleep_until(slot.at, sleep=self.sleep)
@@ -468,6 +468,9 @@ class BatchSender:
                     log.error("not recorded: message %s -> %s id_sms=%s error_code=%s", move.message_id,
                               move.to.value, fields.get("id_sms", ""), fields.get("error_code", ""))  # fmt: skip
                 raise
+        elif plan.counts:
+            # waits for a batch found not ours any more: counted all the same (they were waited)
+            self._side_effect("the wait counts", lambda: Stats(self.store.redis).record(plan.counts))
         for move, ok in zip(plan.moves, moved, strict=True):
             if not ok:
                 log.error("message %s changed under our lease; not moved to %s", move.message_id, move.to)

@@ -535,3 +535,20 @@ def test_lightsms_s_clock_is_made_ready_before_the_claim_can_take_a_slot(harness
     h.store.claim_to_send = claiming  # type: ignore[method-assign]
     h.sender.run(h.enqueue([PHONES[0]], phone_checked=True))
     assert order == ["ready", "claim", "send"]
+
+
+def test_a_wait_in_line_for_a_batch_then_found_taken_is_still_counted(harness, redis_client):
+    h = harness(lambda phones: [accepted(p) for p in phones])
+    seconds, micros = redis_client.time()
+    redis_client.set(h.limiter.key, str(seconds * 1_000_000 + micros + 300_000))  # booked for 0.3 s
+    ids = h.enqueue(PHONES[:2])
+
+    def taken_while_waiting(seconds: float) -> None:  # another worker's sweeper took them meanwhile
+        for message_id in ids:
+            redis_client.hset(keys.message(message_id), "lease", "someone-else")
+
+    h.sender.sleep = taken_while_waiting
+    h.sender.run(ids)
+    assert h.client.calls == []
+    counters = h.stats.read()
+    assert counters["limiter_waits"] == "1" and 200 < int(counters["limiter_wait_ms"]) <= 300
