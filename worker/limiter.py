@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import redis
 
 from core import keys
-from core.redis_client import reply_text
 from core.stats import Stats
-from core.store import NoFreeSlot, load_script
+from core.store import NoFreeSlot, load_script, slot_reply
 
 from .slot_clock import SlotClock
 
@@ -70,8 +69,7 @@ class RateLimiter:
         asked_at = self.clock.now()
         reply = self._script(keys=[self.key], args=[self.interval_us, int(max_wait * 1_000_000)])
         answered_at = self.clock.now()
-        wait_us, _, now_us = reply_text(reply).partition(":")
-        wait, redis_now = int(wait_us) / 1_000_000, int(now_us) / 1_000_000
+        wait, redis_now = slot_reply(reply)
         return wait, self.clock.place(max(wait, 0.0), redis_now, asked_at=asked_at, answered_at=answered_at)
 
     def acquire(self, *, max_wait: float) -> bool:

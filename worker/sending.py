@@ -134,13 +134,16 @@ class BatchSender:
         # UNKNOWN, never sent, if the worker were lost meanwhile.
         one_call = len(message_ids) <= self.settings.lightsms_batch_size
         slot = self._slot() if one_call and not self._limiter_booked() else None
+        asked_at = self.limiter.clock.now()
         claim = self._durably(
             lambda: self.store.claim_to_send(
                 message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key, slot=slot,
                 max_wait=SLOT_WITH_MARK,
             )
         )  # fmt: skip
-        marked = self._slot_taken(claim.marked_wait) if claim.marked_wait is not None else None
+        marked = None
+        if claim.marked_wait is not None and claim.slot_redis_now is not None:
+            marked = self._slot_taken(claim.marked_wait, claim.slot_redis_now, asked_at=asked_at)
         if claim.next_slot_in is not None:
             self._note_limiter_booked(claim.next_slot_in)
         if claim.pause is not None:
@@ -393,14 +396,15 @@ class BatchSender:
         ids = [m.id for m in claimed]
         # A booked limiter: go straight to waiting in line.
         if not self._limiter_booked():
+            asked_at = self.limiter.clock.now()
             try:
-                ours, wait = self._durably(lambda: self.store.begin_send_in_slot(
+                ours, wait, redis_now = self._durably(lambda: self.store.begin_send_in_slot(
                     ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK,
                     keep_if_left=self._request_time))  # fmt: skip
             except NoFreeSlot as busy:
                 self._note_limiter_booked(busy.seconds)
             else:
-                return self._still_ours(claimed, ours), self._slot_taken(wait)
+                return self._still_ours(claimed, ours), self._slot_taken(wait, redis_now, asked_at=asked_at)
         patience = max(0.0, min(left, self.settings.lightsms_lease_seconds / 3))
         within = max(self.settings.lightsms_limiter_max_wait, patience)
         ends = self.limiter.clock.now() + within
@@ -423,9 +427,11 @@ class BatchSender:
     def _note_limiter_booked(self, next_slot_in: float) -> None:
         self._limiter_booked_until = time.monotonic() + next_slot_in - SLOT_WITH_MARK
 
-    def _slot_taken(self, wait: float) -> SlotTaken:
-        """A slot a script took with the mark, its reply read just now."""
-        return SlotTaken(wait, self.limiter.clock.now() + wait)
+    def _slot_taken(self, wait: float, redis_now: float, *, asked_at: float) -> SlotTaken:
+        """A slot a script asked at `asked_at` took with the mark, `wait` after Redis TIME `redis_now`,
+        its reply read just now: placed on the limiter's clock (see worker/slot_clock.py)."""
+        clock = self.limiter.clock
+        return SlotTaken(wait, clock.place(wait, redis_now, asked_at=asked_at, answered_at=clock.now()))
 
     def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""

@@ -18,10 +18,11 @@
 -- ARGV[6]     with the in-flight mark: a lease with more than this many seconds left is kept as it is
 --             ("" = always renewed); the caller passes what its request may take, and some
 -- ARGV[7..]   the message ids
--- Returns {wait, id, ...}: the microseconds to wait for the slot taken (0 without one), and the ids
--- that may be sent (SENDING under this lease, and the lease has not run out; the others were taken
--- from us, or are about to be: the sweeper acts on a lease that ran out); or {-µs to the next free
--- slot} when a slot was asked and none is near enough: then nothing was renewed, marked or reserved.
+-- Returns {wait, id, ...}: as slot_reply writes it, the µs to wait for the slot taken (0 without
+-- one), and the ids that may be sent (SENDING under this lease, and the lease has not run out; the
+-- others were taken from us, or are about to be: the sweeper acts on a lease that ran out); or {minus the µs to the
+-- next free slot, as slot_reply writes it} when a slot was asked and none is near enough: then
+-- nothing was renewed, marked or reserved.
 -- A lease with enough left for the whole request (ARGV[6]) is not renewed by the in-flight mark (it
 -- was taken moments ago, and the lease keeper renews it): one write fewer on the hot path.
 
@@ -42,16 +43,17 @@ for i = 1, n do
     fresh[i] = ARGV[3] == '1' and keep_if_left ~= nil and lease_until - now > keep_if_left
   end
 end
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local wait = 0
 if #ours > 0 and ARGV[4] ~= '' then
-  wait = reserve_slot(KEYS[n + 2], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(t[1]) * 1000000 + tonumber(t[2]))
+  wait = reserve_slot(KEYS[n + 2], tonumber(ARGV[4]), tonumber(ARGV[5]), now_us)
   if wait < 0 then
-    return {wait}
+    return {slot_reply(wait, now_us)}
   end
 end
 
 local until_text = string.format('%.6f', now + length)
-local result = {wait}
+local result = {slot_reply(wait, now_us)}
 local renewed = {}
 for _, i in ipairs(ours) do
   local id = ARGV[i + 6]

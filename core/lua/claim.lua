@@ -31,8 +31,9 @@
 -- updated_at set. pause is "" unless the pause key exists: then it is its value, and nothing new is
 -- claimed (what this lease already holds is still returned: a claim run again after its reply was
 -- lost gives back what it had taken, paused or not). slot is "" when none was asked or the messages
--- are not all markable; else the µs to wait for the slot taken (the messages are marked in flight,
--- inflight 1), or minus the µs to the next free slot when none is near (nothing taken or marked).
+-- are not all markable; else, as slot_reply writes it, the µs to wait for the slot taken (the
+-- messages are marked in flight, inflight 1), or minus the µs to the next free slot when none is
+-- near (nothing taken or marked).
 -- (A QUEUED record has no TTL: every move to a state that is not final persists it.)
 
 local n = tonumber(ARGV[3])
@@ -117,9 +118,9 @@ if named['SLOT'] and #claimed > 0 then
   end
   if markable then
     local extra = 3 + #KEYS + 1  -- the first ARGV after the names
-    local wait = reserve_slot(named['SLOT'], tonumber(ARGV[extra]), tonumber(ARGV[extra + 1]),
-                              tonumber(t[1]) * 1000000 + tonumber(t[2]))
-    slot = tostring(wait)
+    local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    local wait = reserve_slot(named['SLOT'], tonumber(ARGV[extra]), tonumber(ARGV[extra + 1]), now_us)
+    slot = slot_reply(wait, now_us)
     if wait >= 0 then moved[8] = '1' end
   end
 end

@@ -13,4 +13,4 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local wait = reserve_slot(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now)
-return string.format('%.0f:%.0f', wait, now)
+return slot_reply(wait, now)

@@ -1,5 +1,6 @@
 -- GCRA rate limiting on the Redis clock, shared by every worker process on every host: included by
--- the scripts that take a slot (gcra.lua; begin_send.lua, which takes it with the in-flight mark).
+-- the scripts that take a slot (gcra.lua; begin_send.lua and claim.lua, which take it with the
+-- in-flight mark).
 -- Each caller reserves the next free slot, if it is near enough, and waits for it: slots stay
 -- exactly one interval apart under load, so a late caller never shifts everyone after it.
 --
@@ -21,4 +22,11 @@ local function reserve_slot(key, interval, max_wait, now)
   local next_slot = slot + interval
   redis.call('SET', key, string.format('%.0f', next_slot), 'PX', math.ceil((next_slot - now) / 1000) + 1000)
   return wait
+end
+
+-- A slot as the scripts answer it: "<the wait in µs>:<Redis TIME in µs>", the wait counted from that
+-- TIME, so that the caller places the slot on its own clock from when Redis read it, not from when
+-- the reply was read (worker/slot_clock.py); read by core.store.slot_reply.
+local function slot_reply(wait, now)
+  return string.format('%.0f:%.0f', wait, now)
 end
