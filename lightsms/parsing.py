@@ -95,8 +95,10 @@ def parse_send(body: str, response_format: str, phones: Sequence[str]) -> list[P
     present, code = request_code(reply)
     if present and code is None and not records:
         raise AmbiguousError(f"{where}: an error that is not a LightSMS code; it may have been sent")
-    # (An unreadable top-level error beside per-phone results is left to the phones.)
-    if code is not None and (code != 0 or not records):
+    # (An unreadable top-level error beside per-phone results is left to the phones; so is any error
+    # beside a phone LightSMS accepted: raising would send that phone again, or fail it, though sent.)
+    accepted = any(_record_code(value) == 0 for value in records.values())
+    if code is not None and (code != 0 or not records) and not accepted:
         raise error_for_code(code, context=where)
     shared = {_record_code(value) for value in records.values()}
     if len(shared) == 1:

@@ -134,6 +134,20 @@ def test_same_request_code_under_every_phone_raises_but_a_per_phone_code_does_no
     assert [r.code for r in mixed] == [6, 0]
 
 
+@pytest.mark.parametrize("code", [18, 6, 3, 1])
+def test_a_top_level_error_beside_a_phone_lightsms_accepted_leaves_each_phone_its_own_result(code: int) -> None:
+    # raising the request's error would send the accepted phone again (18, 6) or fail it though sent
+    body = f'{{"error": "{code}", "37061234567": {{"id_sms": "123"}}, "37062345678": {{"error": "7"}}}}'
+    accepted, refused = parse_send(body, "json", [A, B])
+    assert (accepted.code, accepted.id_sms, accepted.outcome) == (0, "123", Outcome.OK)
+    assert refused.code == 7
+
+
+def test_a_top_level_error_beside_phones_none_of_them_accepted_is_the_request_s() -> None:
+    with pytest.raises(errors.ClockRejectedError):
+        parse_send('{"error": "6", "37061234567": {"error": "7"}}', "json", [A])
+
+
 def test_top_level_zero_alone_proves_nothing() -> None:
     with pytest.raises(errors.AmbiguousError):
         parse_send('{"error": "0"}', "json", [A])
