@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -329,7 +330,7 @@ class BatchSender:
             stop=stop_after_delay(window),
             wait=self._wait_between_attempts(),
             sleep=self.sleep,
-            before_sleep=lambda _: self._end_attempt(in_request, lease),
+            before_sleep=lambda state: self._end_attempt(in_request, lease, failure=state.outcome),
             reraise=True,
         )
         for attempt in retrying:
@@ -362,14 +363,18 @@ class BatchSender:
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    def _end_attempt(self, sending: list[Message], lease: str) -> None:
+    def _end_attempt(self, sending: list[Message], lease: str, *, failure: Future[object] | None = None) -> None:
         """The request never reached LightSMS: the in-flight marks go before the wait for the next
         attempt, so that a worker lost during it leaves the messages to be queued again, not held
-        UNKNOWN. Best effort: a mark left in place only costs that."""
+        UNKNOWN. When the call fails, it may still reach Redis later, after the next attempt's mark,
+        and clear that: so no further attempt is made under this lease, and the attempt's `failure`
+        is raised again (the messages wait DEFERRED, the lease taken off them)."""
         try:
             self.store.end_attempt([m.id for m in sending], lease=lease)
-        except Exception as exc:  # noqa: BLE001 - the retry must go on; the next attempt marks them again
-            log.warning("in-flight mark not cleared before the next attempt (%s)", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, its effect is unknown
+            log.warning("in-flight mark not cleared (%s): no further attempt in this task", type(exc).__name__)
+            if failure is not None and (error := failure.exception()) is not None:
+                raise error from None
 
     def _wait_between_attempts(self) -> Callable[[RetryCallState], float]:
         """Exponential backoff with jitter, or LightSMS's Retry-After when it asks for longer."""

@@ -86,17 +86,30 @@ def test_a_worker_lost_while_waiting_to_try_again_leaves_its_messages_queued_aga
     assert h.states(ids) == [State.SENT] * 3 and other.client.calls == [PHONES]
 
 
-def test_a_mark_that_cannot_be_cleared_does_not_stop_the_retry(harness, caplog):
+def test_a_mark_that_may_not_have_been_cleared_ends_the_attempts_under_this_lease(harness, redis_client, caplog):
+    """An end_attempt whose reply was lost may still reach Redis later, after the next attempt's
+    mark, and clear it while that request is in flight (then a lost worker's messages would be
+    queued again and sent twice). So no next attempt: the batch waits DEFERRED, its lease taken
+    off, where that late command can change nothing."""
     h = harness(failing_first(ConnectError("refused")))
+    clear = h.store.end_attempt
+    late: list[Callable[[], int]] = []
 
-    def redis_away(message_ids: Sequence[str], *, lease: str) -> int:
-        raise redis.ConnectionError("Redis went away")
+    def lost_reply(message_ids: Sequence[str], *, lease: str) -> int:
+        late.append(lambda: clear(message_ids, lease=lease))  # on its way still
+        raise redis.TimeoutError("Timeout reading from socket")
 
-    h.store.end_attempt = redis_away  # type: ignore[method-assign]
+    h.store.end_attempt = lost_reply  # type: ignore[method-assign]
     ids = h.enqueue()
     h.sender.run(ids)
-    assert h.states(ids) == [State.SENT] * 3 and len(h.client.calls) == 2
-    assert "in-flight mark not cleared before the next attempt (ConnectionError)" in caplog.text
+    assert len(h.client.calls) == 1
+    assert h.states(ids) == [State.DEFERRED] * 3
+    assert "in-flight mark not cleared (TimeoutError): no further attempt in this task" in caplog.text
+    assert late and late[0]() == 0  # arriving now, it finds nothing of this lease to clear
+    records = [redis_client.hgetall(keys.message(i)) for i in ids]
+    assert {(r["state"], r["lease"], r["inflight"], r["error_code"]) for r in records} == {
+        ("DEFERRED", "", "0", "ConnectError")
+    }
 
 
 @pytest.mark.parametrize("checked", [True, False], ids=["marked-by-the-claim", "marked-before-the-request"])
