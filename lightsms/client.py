@@ -144,7 +144,8 @@ class LightSmsClient:
         """One send.php call; a PhoneResult per phone in input order (each phone independent).
 
         Raises InvalidInput before any HTTP request for bad input, and the class of the code for a
-        whole-request error (top-level, under "", or the same request code under every phone).
+        whole-request error (top-level, under "", or the same request code under every phone),
+        unless a phone beside it was accepted (an id_sms): then each phone has its own result.
         `phones_checked`: the caller vouches that each phone is already as normalize_phone returns it
         (phonenumbers is not run again; the count and repeats still are).
         """

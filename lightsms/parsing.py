@@ -75,7 +75,8 @@ def delivery_state(word: object) -> str:
 
 
 def parse_send(body: str, response_format: str, phones: Sequence[str]) -> list[PhoneResult]:
-    """One PhoneResult per requested phone, in request order; raises for a whole-request error."""
+    """One PhoneResult per requested phone, in request order; raises for a whole-request error
+    (unless a phone beside it was accepted, with an id_sms)."""
     where = "send.php"
     try:
         reply = decode(body, response_format, parse_xml.send_reply)
@@ -96,8 +97,9 @@ def parse_send(body: str, response_format: str, phones: Sequence[str]) -> list[P
     if present and code is None and not records:
         raise AmbiguousError(f"{where}: an error that is not a LightSMS code; it may have been sent")
     # (An unreadable top-level error beside per-phone results is left to the phones; so is any error
-    # beside a phone LightSMS accepted: raising would send that phone again, or fail it, though sent.)
-    accepted = any(_record_code(value) == 0 for value in records.values())
+    # beside a phone LightSMS accepted, with its id: raising would send that phone again, or fail it,
+    # though sent. A bare 0 beside it proves too little to override it.)
+    accepted = any(_accepted_record(value) for value in records.values())
     if code is not None and (code != 0 or not records) and not accepted:
         raise error_for_code(code, context=where)
     shared = {_record_code(value) for value in records.values()}
@@ -106,6 +108,10 @@ def parse_send(body: str, response_format: str, phones: Sequence[str]) -> list[P
         if only is not None and only in REQUEST_CODES:
             raise error_for_code(only, context=where)
     return [_phone_result(phone, records.get(phone)) for phone in phones]
+
+
+def _accepted_record(record: object) -> bool:
+    return isinstance(record, dict) and _record_code(record) == 0 and _id_sms(record.get("id_sms")) is not None
 
 
 def _record_code(record: object) -> int | None:

@@ -143,9 +143,13 @@ def test_a_top_level_error_beside_a_phone_lightsms_accepted_leaves_each_phone_it
     assert refused.code == 7
 
 
-def test_a_top_level_error_beside_phones_none_of_them_accepted_is_the_request_s() -> None:
+@pytest.mark.parametrize(
+    "record",
+    ['{"error": "7"}', '{"error": "0"}', '"0"', "0", '{"error": "7", "id_sms": "123"}', '{"id_sms": "not an id!"}'],
+)
+def test_a_top_level_error_beside_phones_none_of_them_accepted_with_an_id_is_the_request_s(record: str) -> None:
     with pytest.raises(errors.ClockRejectedError):
-        parse_send('{"error": "6", "37061234567": {"error": "7"}}', "json", [A])
+        parse_send(f'{{"error": "6", "37061234567": {record}}}', "json", [A])
 
 
 def test_top_level_zero_alone_proves_nothing() -> None:
