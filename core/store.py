@@ -346,44 +346,49 @@ class Store:
                      marked_wait=marked_wait, next_slot_in=next_slot_in, slot_redis_now=slot_redis_now)  # fmt: skip
 
     def begin_send(
-        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, keep_if_left: float | None = None
-    ) -> set[str]:
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, keep_if_left: float | None = None,
+        mark: str = "",
+    ) -> set[str]:  # fmt: skip
         """Mark messages in flight if they are still ours; the ids that may be sent. Their leases are
-        renewed, unless each has more than `keep_if_left` seconds left (what the request may take)."""
+        renewed, unless each has more than `keep_if_left` seconds left (what the request may take).
+        `mark`: the attempt's own (the lease when not given), for end_attempt."""
         ours, _, _ = self._keep_lease(
-            message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True, keep_if_left=keep_if_left
+            message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or lease, keep_if_left=keep_if_left
         )
         return ours
 
     def begin_send_in_slot(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, slot: Slot, max_wait: float,
-        keep_if_left: float | None = None,
+        keep_if_left: float | None = None, mark: str = "",
     ) -> tuple[set[str], float, float]:  # fmt: skip
         """Store.begin_send and a slot of the rate limit at most `max_wait` seconds away, in one call:
         the ids that may be sent, and the seconds to wait for the slot before sending, from the Redis
-        TIME (seconds) the third gives. NoFreeSlot (nothing marked or reserved) when no slot is that near."""
-        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=True, slot=slot,
+        TIME (seconds) the third gives. NoFreeSlot (nothing marked or reserved) when no slot is that
+        near."""
+        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or lease, slot=slot,
                                 max_wait=max_wait, keep_if_left=keep_if_left)  # fmt: skip
 
-    def end_attempt(self, message_ids: Sequence[str], *, lease: str) -> int:
+    def end_attempt(self, message_ids: Sequence[str], *, lease: str, mark: str = "") -> int:
         """After a request that provably never reached LightSMS: clear the in-flight mark of the
-        messages still SENDING under `lease` (see end_attempt.lua); how many were cleared."""
+        messages still SENDING under `lease` and marked with `mark` (the lease when not given: a mark
+        the claim made), see end_attempt.lua; how many were cleared."""
         if not message_ids:
             return 0
-        return int(self._end_attempt(keys=[keys.message(i) for i in message_ids], args=[lease]))
+        return int(self._end_attempt(keys=[keys.message(i) for i in message_ids], args=[lease, mark or lease]))
 
     def renew_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Renew the lease of messages still ours (not run out); the ids renewed."""
-        ours, _, _ = self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, in_flight=False)
+        ours, _, _ = self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, mark=None)
         return ours
 
     def _keep_lease(
-        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, in_flight: bool,
+        self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, mark: str | None,
         slot: Slot | None = None, max_wait: float = 0.0, keep_if_left: float | None = None,
     ) -> tuple[set[str], float, float]:  # fmt: skip
+        """begin_send.lua: with a `mark`, the in-flight mark; without, only the lease renewed."""
         script_keys = [*(keys.message(i) for i in message_ids), keys.state_index(State.SENDING)]
         keep = "" if keep_if_left is None else keep_if_left
-        args: list[str | float] = [lease, lease_seconds, "1" if in_flight else "0", "", 0, keep]
+        args: list[str | float] = [lease, lease_seconds, mark or "0", "", 0, keep]
         if slot is not None:
             script_keys.append(slot.key)
             args[3:5] = slot.args(max_wait)

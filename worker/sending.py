@@ -7,12 +7,12 @@ worker that stalled past its lease find it taken and send nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -135,8 +135,7 @@ class BatchSender:
         # UNKNOWN, never sent, if the worker were lost meanwhile.
         one_call = len(message_ids) <= self.settings.lightsms_batch_size
         slot = self._slot() if one_call and not self._limiter_booked() else None
-        asked_at = self.limiter.clock.now()
-        claim = self._durably(
+        claim, asked_at = self._durably_asked(
             lambda: self.store.claim_to_send(
                 message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key, slot=slot,
                 max_wait=SLOT_WITH_MARK,
@@ -325,12 +324,13 @@ class BatchSender:
         first = claimed[0]
         window = self.settings.lightsms_retry_window
         started = time.monotonic()
+        marks = [lease]  # each attempt's own in-flight mark, the latest last (the claim's is the lease)
         retrying = Retrying(
             retry=retry_if_exception_type(NotSentError),
             stop=stop_after_delay(window),
             wait=self._wait_between_attempts(),
             sleep=self.sleep,
-            before_sleep=lambda state: self._end_attempt(in_request, lease, failure=state.outcome),
+            before_sleep=lambda _: self._end_attempt(in_request, lease, marks[-1]),
             reraise=True,
         )
         for attempt in retrying:
@@ -338,8 +338,9 @@ class BatchSender:
                 if marked is not None:
                     slot, marked = marked, None  # the first attempt only
                 else:
+                    marks.append(uuid.uuid4().hex)
                     left = window - (time.monotonic() - started)
-                    ours, slot = self._begin_with_slot(in_request, lease, left, waits)
+                    ours, slot = self._begin_with_slot(in_request, lease, left, waits, mark=marks[-1])
                     in_request[:] = ours
                 waits.update(wait_counts(slot.wait))  # waited, whatever was found after it
                 if not in_request:
@@ -348,7 +349,7 @@ class BatchSender:
                 try:
                     self.limiter.sleep_until(slot.at, sleep=self.sleep)
                 except BaseException:
-                    self._end_attempt(in_request, lease)  # interrupted before the request: nothing sent
+                    self._end_attempt(in_request, lease, marks[-1])  # interrupted before the request: not sent
                     raise
                 sending = list(in_request)
                 try:
@@ -363,18 +364,15 @@ class BatchSender:
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    def _end_attempt(self, sending: list[Message], lease: str, *, failure: Future[object] | None = None) -> None:
-        """The request never reached LightSMS: the in-flight marks go before the wait for the next
-        attempt, so that a worker lost during it leaves the messages to be queued again, not held
-        UNKNOWN. When the call fails, it may still reach Redis later, after the next attempt's mark,
-        and clear that: so no further attempt is made under this lease, and the attempt's `failure`
-        is raised again (the messages wait DEFERRED, the lease taken off them)."""
+    def _end_attempt(self, sending: list[Message], lease: str, mark: str) -> None:
+        """The request never reached LightSMS: the attempt's in-flight marks go before the wait for
+        the next attempt, so that a worker lost during it leaves the messages to be queued again,
+        not held UNKNOWN. Best effort: a mark left in place only costs that. The next attempt marks
+        them with a mark of its own, which a late copy of this call cannot clear."""
         try:
-            self.store.end_attempt([m.id for m in sending], lease=lease)
-        except Exception as exc:  # noqa: BLE001 - whatever it was, its effect is unknown
-            log.warning("in-flight mark not cleared (%s): no further attempt in this task", type(exc).__name__)
-            if failure is not None and (error := failure.exception()) is not None:
-                raise error from None
+            self.store.end_attempt([m.id for m in sending], lease=lease, mark=mark)
+        except Exception as exc:  # noqa: BLE001 - the retry must go on; the next attempt marks them again
+            log.warning("in-flight mark not cleared before the next attempt (%s)", type(exc).__name__)
 
     def _wait_between_attempts(self) -> Callable[[RetryCallState], float]:
         """Exponential backoff with jitter, or LightSMS's Retry-After when it asks for longer."""
@@ -388,7 +386,7 @@ class BatchSender:
         return wait
 
     def _begin_with_slot(
-        self, claimed: list[Message], lease: str, left: float, waits: Counter[str]
+        self, claimed: list[Message], lease: str, left: float, waits: Counter[str], *, mark: str
     ) -> tuple[list[Message], SlotTaken]:
         """A slot of the rate limit, and the claimed messages still ours marked in flight: in one call
         when a slot is free now (the common case), else just before the slot. A backlog behind the
@@ -401,11 +399,10 @@ class BatchSender:
         ids = [m.id for m in claimed]
         # A booked limiter: go straight to waiting in line.
         if not self._limiter_booked():
-            asked_at = self.limiter.clock.now()
             try:
-                ours, wait, redis_now = self._durably(lambda: self.store.begin_send_in_slot(
+                (ours, wait, redis_now), asked_at = self._durably_asked(lambda: self.store.begin_send_in_slot(
                     ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK,
-                    keep_if_left=self._request_time))  # fmt: skip
+                    keep_if_left=self._request_time, mark=mark))  # fmt: skip
             except NoFreeSlot as busy:
                 self._note_limiter_booked(busy.seconds)
             else:
@@ -419,7 +416,7 @@ class BatchSender:
             waits["limiter_full"] += 1
             raise RateLimited(full.seconds) from None
         at = self.limiter.keep(taken.at, until=ends, lead=MARK_LEAD, counts=waits, sleep=self.sleep)
-        return self._begin(claimed, lease), SlotTaken(taken.wait, at)
+        return self._begin(claimed, lease, mark), SlotTaken(taken.wait, at)
 
     def _slot(self) -> Slot:
         return Slot(self.limiter.key, self.limiter.interval_us)
@@ -438,12 +435,14 @@ class BatchSender:
         clock = self.limiter.clock
         return SlotTaken(wait, clock.place(wait, redis_now, asked_at=asked_at, answered_at=clock.now()))
 
-    def _begin(self, claimed: list[Message], lease: str) -> list[Message]:
+    def _begin(self, claimed: list[Message], lease: str, mark: str) -> list[Message]:
         """The claimed messages still ours, now marked in flight (see begin_send.lua)."""
         seconds = self.settings.lightsms_lease_seconds
         ids = [m.id for m in claimed]
         keep = self._request_time
-        ours = self._durably(lambda: self.store.begin_send(ids, lease=lease, lease_seconds=seconds, keep_if_left=keep))
+        ours = self._durably(
+            lambda: self.store.begin_send(ids, lease=lease, lease_seconds=seconds, keep_if_left=keep, mark=mark)
+        )
         return self._still_ours(claimed, ours)
 
     @staticmethod
@@ -480,8 +479,10 @@ class BatchSender:
                               move.to.value, fields.get("id_sms", ""), fields.get("error_code", ""))  # fmt: skip
                 raise
         elif plan.counts:
-            # waits for a batch found not ours any more: counted all the same (they were waited)
-            self._side_effect("the wait counts", lambda: Stats(self.store.redis).record(plan.counts))
+            # waits for a batch found not ours any more: counted all the same (they were waited), as
+            # the limiter counts its own, once: a count lost to a Redis blip is no reason to wait
+            with contextlib.suppress(redis.RedisError):
+                Stats(self.store.redis).record(plan.counts)
         for move, ok in zip(plan.moves, moved, strict=True):
             if not ok:
                 log.error("message %s changed under our lease; not moved to %s", move.message_id, move.to)
@@ -543,6 +544,17 @@ class BatchSender:
         # never in the past: a pause record whose `until` passed (written by hand) must not spin
         soonest = now + min(1.0, self.settings.lightsms_pause_recheck)
         return recheck if until is None else max(min(until, recheck), soonest)
+
+    def _durably_asked(self, operation: Callable[[], T]) -> tuple[T, float]:
+        """_durably, and when (on the limiter's clock) the call that answered was made: a slot it
+        took is placed no earlier than that plus its wait (see worker/slot_clock.py)."""
+        asked = [self.limiter.clock.now()]
+
+        def timed() -> T:
+            asked[0] = self.limiter.clock.now()
+            return operation()
+
+        return self._durably(timed), asked[0]
 
     def _durably(self, operation: Callable[[], T]) -> T:
         """Redis calls around a send must survive a Redis restart: retry them for a while."""

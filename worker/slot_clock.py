@@ -1,11 +1,12 @@
 """Where a rate-limit slot, taken on the Redis clock, falls on this process's clock.
 
-gcra.lua answers a slot as a wait from the moment it read Redis TIME. Counting that wait from when
-the thread read the reply makes the request late by however long the reply took to be read: in a
-busy process (a thread waiting for the GIL, the process for a CPU) that was 20 ms and more, and a
-late request shares its second at LightSMS with the requests fifty slots after it. So the slot is
-placed by the offset between Redis TIME and this process's monotonic clock, estimated as NTP does:
-the least (reply read - Redis TIME) seen of late, since no reply is read before it was written.
+The scripts that take a slot (gcra.lua, claim.lua, begin_send.lua) answer it as a wait from the
+moment they read Redis TIME. Counting that wait from when the thread read the reply makes the
+request late by however long the reply took to be read: in a busy process (a thread waiting for
+the GIL, the process for a CPU) that was 20 ms and more, and a late request shares its second at
+LightSMS with the requests fifty slots after it. So the slot is placed by the offset between Redis
+TIME and this process's monotonic clock, estimated as NTP does: the least (reply read - Redis TIME)
+seen of late, since no reply is read before it was written.
 It is never placed after the reply was read plus its wait (where it was placed before), nor before
 the call was made plus its wait (the earliest Redis could have read its clock), nor more than
 MOST_EARLIER before the first: a clock stepped back on the Redis host, or a failover to one that is

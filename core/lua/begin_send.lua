@@ -12,15 +12,16 @@
 -- KEYS[n+2]   the limiter key, only when ARGV[4] is not ""
 -- ARGV[1]     lease token the messages must hold
 -- ARGV[2]     lease length in seconds, renewed from Redis TIME
--- ARGV[3]     "1": mark them in flight (the request starts); "0": only renew
+-- ARGV[3]     "0": only renew; else mark them in flight (the request starts), this attempt's mark
+--             written beside (see end_attempt.lua)
 -- ARGV[4]     the limiter's emission interval in microseconds; "" = take no slot
 -- ARGV[5]     the longest wait for that slot, in microseconds
 -- ARGV[6]     with the in-flight mark: a lease with more than this many seconds left is kept as it is
 --             ("" = always renewed); the caller passes what its request may take, and some
 -- ARGV[7..]   the message ids
 -- Returns {wait, id, ...}: as slot_reply writes it, the µs to wait for the slot taken (0 without
--- one), and the ids that may be sent (SENDING under this lease, and the lease has not run out; the
--- others were taken from us, or are about to be: the sweeper acts on a lease that ran out); or {minus the µs to the
+-- one), and the ids that may be sent (SENDING under this lease, and the lease has not run out;
+-- the others were taken from us, or are about to be: the sweeper acts on a lease that ran out); or {minus the µs to the
 -- next free slot, as slot_reply writes it} when a slot was asked and none is near enough: then
 -- nothing was renewed, marked or reserved.
 -- A lease with enough left for the whole request (ARGV[6]) is not renewed by the in-flight mark (it
@@ -40,7 +41,7 @@ for i = 1, n do
   -- a lease that ran out is not ours any more, even before the sweeper has seen it
   if seen[1] == 'SENDING' and seen[2] == ARGV[1] and lease_until >= now then
     table.insert(ours, i)
-    fresh[i] = ARGV[3] == '1' and keep_if_left ~= nil and lease_until - now > keep_if_left
+    fresh[i] = ARGV[3] ~= '0' and keep_if_left ~= nil and lease_until - now > keep_if_left
   end
 end
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -58,10 +59,10 @@ local renewed = {}
 for _, i in ipairs(ours) do
   local id = ARGV[i + 6]
   if fresh[i] then
-    redis.call('HSET', KEYS[i], 'inflight', '1')
+    redis.call('HSET', KEYS[i], 'inflight', '1', 'mark', ARGV[3])
   else
-    if ARGV[3] == '1' then
-      redis.call('HSET', KEYS[i], 'lease_until', until_text, 'inflight', '1')
+    if ARGV[3] ~= '0' then
+      redis.call('HSET', KEYS[i], 'lease_until', until_text, 'inflight', '1', 'mark', ARGV[3])
     else
       redis.call('HSET', KEYS[i], 'lease_until', until_text)
     end

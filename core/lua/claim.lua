@@ -48,7 +48,8 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease = ARGV[1]
 local sending = named['SENDING']
 local lease_until = string.format('%.6f', now + tonumber(ARGV[2]))
--- what a claim writes, as HSET takes it (inflight, the 8th value, is set to 1 below when marked)
+-- what a claim writes, as HSET takes it (inflight, the 8th value, is set to 1 below when marked, and
+-- the mark added)
 local moved = {'state', 'SENDING', 'lease', lease, 'lease_until', lease_until, 'inflight', '0',
                'updated_at', string.format('%.6f', now)}
 
@@ -121,7 +122,12 @@ if named['SLOT'] and #claimed > 0 then
     local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
     local wait = reserve_slot(named['SLOT'], tonumber(ARGV[extra]), tonumber(ARGV[extra + 1]), now_us)
     slot = slot_reply(wait, now_us)
-    if wait >= 0 then moved[8] = '1' end
+    if wait >= 0 then
+      -- marked by the claim: the mark is the lease's own (see end_attempt.lua)
+      moved[8] = '1'
+      table.insert(moved, 'mark')
+      table.insert(moved, lease)
+    end
   end
 end
 

@@ -84,6 +84,7 @@ def test_ending_an_attempt_clears_only_the_marks_of_messages_still_sending_under
     redis_client.hset("sms:msg:b", "lease", "L2")  # taken by another worker's lease
     store.move(Move("c", (State.SENDING,), State.UNKNOWN, lease="L1", when=("inflight", "1")))  # settled
     redis_client.hset("sms:msg:d", "lease_until", store.now() - 1)  # its lease ran out: still never sent
+    assert store.end_attempt(list("abcde"), lease="L1", mark="another attempt's") == 0  # not this attempt's marks
     assert store.end_attempt(list("abcde") + ["missing"], lease="L1") == 3
     marks = {i: redis_client.hget(f"sms:msg:{i}", "inflight") for i in "abcde"}
     assert marks == {"a": "0", "b": "1", "c": "1", "d": "0", "e": "0"}

@@ -86,30 +86,47 @@ def test_a_worker_lost_while_waiting_to_try_again_leaves_its_messages_queued_aga
     assert h.states(ids) == [State.SENT] * 3 and other.client.calls == [PHONES]
 
 
-def test_a_mark_that_may_not_have_been_cleared_ends_the_attempts_under_this_lease(harness, redis_client, caplog):
-    """An end_attempt whose reply was lost may still reach Redis later, after the next attempt's
-    mark, and clear it while that request is in flight (then a lost worker's messages would be
-    queued again and sent twice). So no next attempt: the batch waits DEFERRED, its lease taken
-    off, where that late command can change nothing."""
+@pytest.mark.parametrize("checked", [True, False], ids=["marked-by-the-claim", "marked-before-the-request"])
+def test_a_late_copy_of_an_attempt_s_end_leaves_the_next_attempt_in_flight(harness, redis_client, checked):
+    """end_attempt whose first copy reaches Redis late (a command redis-py sent again on a new
+    connection, a packet held up): arriving while the next request is in flight, it must not clear
+    that request's mark, or a worker lost then would have the message queued again and sent twice."""
+    clear: list[Callable[[], int]] = []
+    marks_in_flight: list[list[tuple[str, str]]] = []
+
+    def answer(phones: Sequence[str]) -> list[PhoneResult]:
+        if not clear:
+            raise ConnectError("refused")
+        assert clear[0]() == 0  # the first attempt's end, arriving only now, clears nothing
+        marks_in_flight.append(_marks(redis_client, ids))
+        return [accepted(p) for p in phones]
+
+    h = harness(answer)
+    end_attempt = h.store.end_attempt
+
+    def held_up(message_ids: Sequence[str], *, lease: str, mark: str = "") -> int:
+        cleared = end_attempt(message_ids, lease=lease, mark=mark)  # reached Redis ...
+        clear.append(lambda: end_attempt(message_ids, lease=lease, mark=mark))  # ... and a copy is on its way
+        return cleared
+
+    h.store.end_attempt = held_up  # type: ignore[method-assign]
+    ids = h.enqueue([PHONES[0]], phone_checked=True) if checked else h.enqueue()
+    h.sender.run(ids)
+    assert marks_in_flight == [[("SENDING", "1")] * len(ids)]
+    assert h.states(ids) == [State.SENT] * len(ids) and len(h.client.calls) == 2
+
+
+def test_a_mark_that_cannot_be_cleared_does_not_stop_the_retry(harness, caplog):
     h = harness(failing_first(ConnectError("refused")))
-    clear = h.store.end_attempt
-    late: list[Callable[[], int]] = []
 
-    def lost_reply(message_ids: Sequence[str], *, lease: str) -> int:
-        late.append(lambda: clear(message_ids, lease=lease))  # on its way still
-        raise redis.TimeoutError("Timeout reading from socket")
+    def redis_away(message_ids: Sequence[str], *, lease: str, mark: str = "") -> int:
+        raise redis.ConnectionError("Redis went away")
 
-    h.store.end_attempt = lost_reply  # type: ignore[method-assign]
+    h.store.end_attempt = redis_away  # type: ignore[method-assign]
     ids = h.enqueue()
     h.sender.run(ids)
-    assert len(h.client.calls) == 1
-    assert h.states(ids) == [State.DEFERRED] * 3
-    assert "in-flight mark not cleared (TimeoutError): no further attempt in this task" in caplog.text
-    assert late and late[0]() == 0  # arriving now, it finds nothing of this lease to clear
-    records = [redis_client.hgetall(keys.message(i)) for i in ids]
-    assert {(r["state"], r["lease"], r["inflight"], r["error_code"]) for r in records} == {
-        ("DEFERRED", "", "0", "ConnectError")
-    }
+    assert h.states(ids) == [State.SENT] * 3 and len(h.client.calls) == 2
+    assert "in-flight mark not cleared before the next attempt (ConnectionError)" in caplog.text
 
 
 @pytest.mark.parametrize("checked", [True, False], ids=["marked-by-the-claim", "marked-before-the-request"])
