@@ -24,6 +24,10 @@ def assert_sent_once_each(stack: Stack, ids: list[str], numbers: list[str]) -> N
 
 def test_one_thousand_messages_via_send_and_send_many(stack: Stack):
     one_thousand_messages(stack)
+    [worker] = [p for p in stack.processes if p.name.startswith("worker-")]
+    log = worker.log_path.read_text()
+    # Celery's two lines for every task are for --loglevel=DEBUG (test_logging.py): not one per SMS at INFO
+    assert "ready." in log and "lightsms.send[" not in log and "succeeded in" not in log
 
 
 def one_thousand_messages(stack: Stack) -> None:

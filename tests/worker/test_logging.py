@@ -67,6 +67,7 @@ def test_a_debug_worker_logs_json_with_no_phone_number_or_text(module_redis, sim
     log = worker.log_path.read_text()
     records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any("ready" in r["message"] for r in records)
+    assert any(r["message"].startswith("Task lightsms.send[") and " succeeded in " in r["message"] for r in records)
     assert any(r.get("task_id") and r.get("message_ids") for r in records), "no line names its task and messages"
     assert secret_text not in log and "9Z7Q" not in log
     for phone in recipients:
@@ -98,3 +99,18 @@ def test_a_logfile_gets_the_lines(tmp_path):
             handler.close()
         logging.getLogger().handlers.clear()
     assert json.loads(path.read_text().splitlines()[-1])["message"] == "to 370*****567"
+
+
+@pytest.mark.parametrize(
+    ("level", "quiet"), [("INFO", True), (logging.INFO, True), ("warning", True), ("DEBUG", False), (5, False)]
+)
+def test_celery_s_lines_for_every_task_are_kept_for_debug(level, quiet):
+    from worker.celery_app import PER_TASK_LOGGERS, quiet_per_task_lines
+
+    try:
+        quiet_per_task_lines(level)
+        for name in PER_TASK_LOGGERS:
+            # WARNING: a failing task (ERROR) is still logged; NOTSET: the worker's own level
+            assert logging.getLogger(name).level == (logging.WARNING if quiet else logging.NOTSET)
+    finally:
+        quiet_per_task_lines("DEBUG")
