@@ -19,6 +19,16 @@ from .states import Priority, State
 
 log = logging.getLogger("lightsms_queue.store")
 MOVES_PER_CALL = 100  # transition.lua moves per script call
+# The in-flight mark claim.lua writes; every attempt_mark is later (see end_attempt.lua).
+CLAIM_MARK = "0"
+
+
+def attempt_mark() -> str:
+    """A new attempt's in-flight mark, later than every mark made before it under the same lease (a
+    lease is held by one process, whose monotonic clock only goes forward): twenty digits, so that
+    Lua compares them as text in the order they were made."""
+    return f"{time.monotonic_ns():020d}"
+
 
 
 INCLUDE = "--! include "
@@ -347,34 +357,35 @@ class Store:
 
     def begin_send(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, keep_if_left: float | None = None,
-        mark: str = "",
+        mark: str | None = None,
     ) -> set[str]:  # fmt: skip
         """Mark messages in flight if they are still ours; the ids that may be sent. Their leases are
         renewed, unless each has more than `keep_if_left` seconds left (what the request may take).
-        `mark`: the attempt's own (the lease when not given), for end_attempt."""
+        `mark`: the attempt's own (attempt_mark; a new one when not given), for end_attempt."""
         ours, _, _ = self._keep_lease(
-            message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or lease, keep_if_left=keep_if_left
-        )
+            message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or attempt_mark(),
+            keep_if_left=keep_if_left,
+        )  # fmt: skip
         return ours
 
     def begin_send_in_slot(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, slot: Slot, max_wait: float,
-        keep_if_left: float | None = None, mark: str = "",
+        keep_if_left: float | None = None, mark: str | None = None,
     ) -> tuple[set[str], float, float]:  # fmt: skip
         """Store.begin_send and a slot of the rate limit at most `max_wait` seconds away, in one call:
         the ids that may be sent, and the seconds to wait for the slot before sending, from the Redis
         TIME (seconds) the third gives. NoFreeSlot (nothing marked or reserved) when no slot is that
         near."""
-        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or lease, slot=slot,
-                                max_wait=max_wait, keep_if_left=keep_if_left)  # fmt: skip
+        return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or attempt_mark(),
+                                slot=slot, max_wait=max_wait, keep_if_left=keep_if_left)  # fmt: skip
 
-    def end_attempt(self, message_ids: Sequence[str], *, lease: str, mark: str = "") -> int:
+    def end_attempt(self, message_ids: Sequence[str], *, lease: str, mark: str) -> int:
         """After a request that provably never reached LightSMS: clear the in-flight mark of the
-        messages still SENDING under `lease` and marked with `mark` (the lease when not given: a mark
-        the claim made), see end_attempt.lua; how many were cleared."""
+        messages still SENDING under `lease` and marked with `mark` (CLAIM_MARK for a mark the claim
+        made), see end_attempt.lua; how many were cleared."""
         if not message_ids:
             return 0
-        return int(self._end_attempt(keys=[keys.message(i) for i in message_ids], args=[lease, mark or lease]))
+        return int(self._end_attempt(keys=[keys.message(i) for i in message_ids], args=[lease, mark]))
 
     def renew_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Renew the lease of messages still ours (not run out); the ids renewed."""

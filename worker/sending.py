@@ -32,7 +32,7 @@ from core.pause import AccountCircuit, Pause
 from core.settings import Settings
 from core.states import State
 from core.stats import Stats, amounts
-from core.store import Move, NoFreeSlot, Slot, Store
+from core.store import CLAIM_MARK, Move, NoFreeSlot, Slot, Store, attempt_mark
 from lightsms.codes import SPLIT_CODES, Outcome
 from lightsms.errors import (
     AccountError,
@@ -324,7 +324,7 @@ class BatchSender:
         first = claimed[0]
         window = self.settings.lightsms_retry_window
         started = time.monotonic()
-        marks = [lease]  # each attempt's own in-flight mark, the latest last (the claim's is the lease)
+        marks = [CLAIM_MARK]  # each attempt's own in-flight mark, the latest last
         retrying = Retrying(
             retry=retry_if_exception_type(NotSentError),
             stop=stop_after_delay(window),
@@ -338,7 +338,7 @@ class BatchSender:
                 if marked is not None:
                     slot, marked = marked, None  # the first attempt only
                 else:
-                    marks.append(uuid.uuid4().hex)
+                    marks.append(attempt_mark())
                     left = window - (time.monotonic() - started)
                     ours, slot = self._begin_with_slot(in_request, lease, left, waits, mark=marks[-1])
                     in_request[:] = ours

@@ -13,7 +13,10 @@
 -- ARGV[1]     lease token the messages must hold
 -- ARGV[2]     lease length in seconds, renewed from Redis TIME
 -- ARGV[3]     "0": only renew; else mark them in flight (the request starts), this attempt's mark
---             written beside (see end_attempt.lua)
+--             written beside (see end_attempt.lua). Marks grow with each attempt (twenty digits,
+--             core.store.attempt_mark): a message holding a later mark than this is not ours to
+--             mark, since this call is a late copy of one made before that later attempt's (the
+--             same mark again is: a call retried after its reply was lost).
 -- ARGV[4]     the limiter's emission interval in microseconds; "" = take no slot
 -- ARGV[5]     the longest wait for that slot, in microseconds
 -- ARGV[6]     with the in-flight mark: a lease with more than this many seconds left is kept as it is
@@ -36,10 +39,11 @@ local length = tonumber(ARGV[2])
 local ours = {}
 local fresh = {}
 for i = 1, n do
-  local seen = redis.call('HMGET', KEYS[i], 'state', 'lease', 'lease_until')
+  local seen = redis.call('HMGET', KEYS[i], 'state', 'lease', 'lease_until', 'mark')
   local lease_until = tonumber(seen[3] or '0')
+  local later_mark = ARGV[3] ~= '0' and seen[4] and seen[4] > ARGV[3]
   -- a lease that ran out is not ours any more, even before the sweeper has seen it
-  if seen[1] == 'SENDING' and seen[2] == ARGV[1] and lease_until >= now then
+  if seen[1] == 'SENDING' and seen[2] == ARGV[1] and lease_until >= now and not later_mark then
     table.insert(ours, i)
     fresh[i] = ARGV[3] ~= '0' and keep_if_left ~= nil and lease_until - now > keep_if_left
   end

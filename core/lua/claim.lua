@@ -123,10 +123,10 @@ if named['SLOT'] and #claimed > 0 then
     local wait = reserve_slot(named['SLOT'], tonumber(ARGV[extra]), tonumber(ARGV[extra + 1]), now_us)
     slot = slot_reply(wait, now_us)
     if wait >= 0 then
-      -- marked by the claim: the mark is the lease's own (see end_attempt.lua)
+      -- marked by the claim, with the least mark there is (core.store.CLAIM_MARK; see end_attempt.lua)
       moved[8] = '1'
       table.insert(moved, 'mark')
-      table.insert(moved, lease)
+      table.insert(moved, '0')
     end
   end
 end

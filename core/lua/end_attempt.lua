@@ -3,13 +3,15 @@
 -- mark of each message still SENDING under this lease, and marked by this very attempt, is
 -- cleared before the worker waits to try again (or lets the interrupt through). A worker lost
 -- during that wait leaves messages the sweeper queues again, not messages it must hold UNKNOWN
--- (they were never sent). The next attempt marks them again (begin_send.lua) with a mark of its
--- own: a copy of this call that reaches Redis late (a retried command, a packet held up in the
--- network) finds that mark, not its own, and clears nothing while that request is in flight.
+-- (they were never sent). The next attempt marks them again (begin_send.lua) with a later mark of
+-- its own: a copy of this call that reaches Redis late (a retried command, a packet held up in the
+-- network) finds that mark, not its own, and clears nothing while that request is in flight; nor
+-- can a late copy of this attempt's begin_send put its mark back (begin_send.lua refuses a mark
+-- that is not later than the one held).
 --
 -- KEYS[1..n]  the message hashes
 -- ARGV[1]     the lease token the messages must hold
--- ARGV[2]     the attempt's mark (the lease itself for a mark the claim made)
+-- ARGV[2]     the attempt's mark ("0" for a mark the claim made)
 -- Returns the number of marks cleared.
 
 local cleared = 0

@@ -11,7 +11,7 @@ import pytest
 from core import keys
 from core.message import Message
 from core.states import State
-from core.store import Move, Store
+from core.store import CLAIM_MARK, Move, Store, attempt_mark
 
 
 @pytest.fixture
@@ -80,19 +80,38 @@ def test_begin_send_refuses_messages_taken_from_us(store, redis_client):
 def test_ending_an_attempt_clears_only_the_marks_of_messages_still_sending_under_the_lease(store, redis_client):
     store.create([queued(i) for i in "abcde"])
     store.claim(list("abcde"), lease="L1", lease_seconds=30)
-    assert store.begin_send(list("abcde"), lease="L1", lease_seconds=30) == set("abcde")
+    mark = attempt_mark()
+    assert store.begin_send(list("abcde"), lease="L1", lease_seconds=30, mark=mark) == set("abcde")
     redis_client.hset("sms:msg:b", "lease", "L2")  # taken by another worker's lease
     store.move(Move("c", (State.SENDING,), State.UNKNOWN, lease="L1", when=("inflight", "1")))  # settled
     redis_client.hset("sms:msg:d", "lease_until", store.now() - 1)  # its lease ran out: still never sent
-    assert store.end_attempt(list("abcde"), lease="L1", mark="another attempt's") == 0  # not this attempt's marks
-    assert store.end_attempt(list("abcde") + ["missing"], lease="L1") == 3
+    assert store.end_attempt(list("abcde"), lease="L1", mark=attempt_mark()) == 0  # not this attempt's marks
+    assert store.end_attempt(list("abcde"), lease="L1", mark=CLAIM_MARK) == 0
+    assert store.end_attempt(list("abcde") + ["missing"], lease="L1", mark=mark) == 3
     marks = {i: redis_client.hget(f"sms:msg:{i}", "inflight") for i in "abcde"}
     assert marks == {"a": "0", "b": "1", "c": "1", "d": "0", "e": "0"}
     assert redis_client.hget("sms:msg:c", "state") == "UNKNOWN"
     assert redis_client.exists("sms:msg:missing") == 0  # nothing written for an id with no record
     # ... and now the sweeper may queue them again, as it may any message never sent
     assert store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1", when=("inflight", "0")))[0] is True
-    assert store.end_attempt([], lease="L1") == 0
+    assert store.end_attempt([], lease="L1", mark=mark) == 0
+
+
+def test_a_late_copy_of_an_earlier_attempt_s_mark_is_refused_and_the_same_mark_again_is_not(store, redis_client):
+    store.create([queued("a")])
+    store.claim(["a"], lease="L1", lease_seconds=30)
+    first, second = attempt_mark(), attempt_mark()
+    assert CLAIM_MARK < first < second  # as Lua compares them: as text
+    assert store.begin_send(["a"], lease="L1", lease_seconds=30, mark=second) == {"a"}
+    assert store.begin_send(["a"], lease="L1", lease_seconds=30, mark=second) == {"a"}  # retried: the same mark
+    assert store.end_attempt(["a"], lease="L1", mark=second) == 1
+    # the first attempt's begin_send, arriving late, must not mark it again with a mark whose own
+    # late end_attempt would then clear it while the second attempt's request is in flight
+    assert store.begin_send(["a"], lease="L1", lease_seconds=30, mark=first) == set()
+    assert redis_client.hmget("sms:msg:a", "inflight", "mark") == ["0", second]
+    # the lease keeper's renewal writes no mark, nor the in-flight flag
+    assert store.renew_lease(["a"], lease="L1", lease_seconds=30) == {"a"}
+    assert redis_client.hmget("sms:msg:a", "inflight", "mark") == ["0", second]
 
 
 def test_a_lease_with_room_for_the_whole_request_gets_the_in_flight_mark_only(store, redis_client):

@@ -92,19 +92,30 @@ def test_a_late_copy_of_an_attempt_s_end_leaves_the_next_attempt_in_flight(harne
     connection, a packet held up): arriving while the next request is in flight, it must not clear
     that request's mark, or a worker lost then would have the message queued again and sent twice."""
     clear: list[Callable[[], int]] = []
+    mark_again: list[Callable[[], object]] = []
     marks_in_flight: list[list[tuple[str, str]]] = []
 
     def answer(phones: Sequence[str]) -> list[PhoneResult]:
         if not clear:
             raise ConnectError("refused")
-        assert clear[0]() == 0  # the first attempt's end, arriving only now, clears nothing
+        if mark_again:  # the first attempt's mark, put back by a late copy of its begin_send, ...
+            mark_again[0]()
+        assert clear[0]() == 0  # ... then its end, arriving only now: neither clears the second's mark
         marks_in_flight.append(_marks(redis_client, ids))
         return [accepted(p) for p in phones]
 
     h = harness(answer)
+    begin = h.store.begin_send_in_slot
+
+    def copied(*args: object, **kwargs: object) -> object:
+        if not clear:  # the first attempt's
+            mark_again.append(lambda: begin(*args, **kwargs))  # type: ignore[arg-type]
+        return begin(*args, **kwargs)  # type: ignore[arg-type]
+
+    h.store.begin_send_in_slot = copied  # type: ignore[method-assign]
     end_attempt = h.store.end_attempt
 
-    def held_up(message_ids: Sequence[str], *, lease: str, mark: str = "") -> int:
+    def held_up(message_ids: Sequence[str], *, lease: str, mark: str) -> int:
         cleared = end_attempt(message_ids, lease=lease, mark=mark)  # reached Redis ...
         clear.append(lambda: end_attempt(message_ids, lease=lease, mark=mark))  # ... and a copy is on its way
         return cleared
@@ -114,12 +125,13 @@ def test_a_late_copy_of_an_attempt_s_end_leaves_the_next_attempt_in_flight(harne
     h.sender.run(ids)
     assert marks_in_flight == [[("SENDING", "1")] * len(ids)]
     assert h.states(ids) == [State.SENT] * len(ids) and len(h.client.calls) == 2
+    assert bool(mark_again) is not checked  # the claim marked the first attempt, or begin_send did
 
 
 def test_a_mark_that_cannot_be_cleared_does_not_stop_the_retry(harness, caplog):
     h = harness(failing_first(ConnectError("refused")))
 
-    def redis_away(message_ids: Sequence[str], *, lease: str, mark: str = "") -> int:
+    def redis_away(message_ids: Sequence[str], *, lease: str, mark: str) -> int:
         raise redis.ConnectionError("Redis went away")
 
     h.store.end_attempt = redis_away  # type: ignore[method-assign]
