@@ -48,10 +48,12 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease = ARGV[1]
 local sending = named['SENDING']
 local lease_until = string.format('%.6f', now + tonumber(ARGV[2]))
--- what a claim writes, as HSET takes it (inflight, the 8th value, is set to 1 below when marked, and
--- the mark added)
+-- what a claim writes, as HSET takes it (inflight, the 8th value, is set to 1 below when marked).
+-- The in-flight mark starts again at the least there is (core.store.CLAIM_MARK), whether or not the
+-- claim marks them: marks are ordered only within one lease (see begin_send.lua), and one left by
+-- an earlier lease, on another host's clock, must not outrank this lease's.
 local moved = {'state', 'SENDING', 'lease', lease, 'lease_until', lease_until, 'inflight', '0',
-               'updated_at', string.format('%.6f', now)}
+               'mark', '0', 'updated_at', string.format('%.6f', now)}
 
 local claimed = {}  -- {id, record (field -> value), key, moved here} in the order asked
 local moved_from = {}
@@ -122,12 +124,7 @@ if named['SLOT'] and #claimed > 0 then
     local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
     local wait = reserve_slot(named['SLOT'], tonumber(ARGV[extra]), tonumber(ARGV[extra + 1]), now_us)
     slot = slot_reply(wait, now_us)
-    if wait >= 0 then
-      -- marked by the claim, with the least mark there is (core.store.CLAIM_MARK; see end_attempt.lua)
-      moved[8] = '1'
-      table.insert(moved, 'mark')
-      table.insert(moved, '0')
-    end
+    if wait >= 0 then moved[8] = '1' end  -- marked by the claim, with CLAIM_MARK (see end_attempt.lua)
   end
 end
 

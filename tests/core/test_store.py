@@ -114,6 +114,19 @@ def test_a_late_copy_of_an_earlier_attempt_s_mark_is_refused_and_the_same_mark_a
     assert redis_client.hmget("sms:msg:a", "inflight", "mark") == ["0", second]
 
 
+@pytest.mark.parametrize("left_by", ["a later mark, on another host's clock", "a mark of the older uuid kind"])
+def test_a_mark_left_by_an_earlier_lease_does_not_outrank_the_next_lease_s(store, redis_client, left_by):
+    store.create([queued("a")])
+    store.claim(["a"], lease="L1", lease_seconds=30)
+    old = "99999999999999999999" if left_by.startswith("a later") else "f" * 32
+    assert store.begin_send(["a"], lease="L1", lease_seconds=30, mark=old) == {"a"}
+    store.move(Move("a", (State.SENDING,), State.QUEUED, lease="L1", fields=(("lease", ""), ("inflight", "0"))))
+    store.claim(["a"], lease="L2", lease_seconds=30)  # claimed again, not marked by the claim
+    assert redis_client.hget("sms:msg:a", "mark") == CLAIM_MARK
+    assert store.begin_send(["a"], lease="L2", lease_seconds=30, mark=attempt_mark()) == {"a"}
+    assert redis_client.hget("sms:msg:a", "inflight") == "1"
+
+
 def test_a_lease_with_room_for_the_whole_request_gets_the_in_flight_mark_only(store, redis_client):
     store.create([queued("a"), queued("b")])
     store.claim(["a", "b"], lease="L1", lease_seconds=30)
