@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from core import keys
 from core.settings import Settings
 from core.states import State
 from tests.support.polling import wait_until
@@ -70,3 +71,37 @@ def test_kill_9_mid_batch_then_restart(own_stack: Stack):
           f"{len(unknown)} UNKNOWN ({sum(1 for m in unknown if m.phone in accepted)} of them accepted by the "
           "simulator)")  # fmt: skip
     assert recovery < RECOVERY_LIMIT, f"recovery took {recovery:.1f} s"
+
+
+def test_kill_9_while_waiting_to_retry_a_refused_request_then_restart(
+    module_redis: RedisServer, sim_process: SimProcess
+) -> None:
+    """Every send.php refused with HTTP 503 (provably never reached LightSMS): the worker waits to
+    try again with nothing marked in flight, so its kill -9 in that wait leaves messages the sweeper
+    queues again, and they are sent once each, none held UNKNOWN."""
+    stack = Stack(module_redis, sim_process, LIGHTSMS_RETRY_WINDOW="6", LIGHTSMS_LEASE_SECONDS="10")
+    stack.reset()
+    try:
+        stack.start_beat()
+        stack.admin.faults(http_503_rate=1.0)
+        worker = stack.start_worker("refused")
+        numbers = phones(3, start=7_300)
+        ids = stack.producer.send_many(numbers, "code before the crash")
+        hashes = [keys.message(i) for i in ids]
+
+        def waiting_to_retry() -> bool:
+            refused = len(stack.admin.requests("send")) >= 2  # a retry was made: the wait between is known
+            marks = [stack.redis.hmget(h, "state", "inflight") for h in hashes]
+            return refused and marks == [["SENDING", "0"]] * 3
+
+        wait_until(waiting_to_retry, timeout=30, interval=0.01, message="never between attempts unmarked")
+        worker.kill9()
+        stack.processes.remove(worker)
+        assert [stack.redis.hmget(h, "state", "inflight") for h in hashes] == [["SENDING", "0"]] * 3
+        stack.admin.faults(http_503_rate=0)
+        stack.start_worker("after")
+        messages = stack.wait_settled(ids, timeout=60, settled=frozenset({State.SENT, State.UNKNOWN, State.DEAD}))
+        assert [m.state for m in messages] == [State.SENT] * 3
+        assert stack.accepted_by_phone() == dict.fromkeys(numbers, 1)
+    finally:
+        stack.stop()
