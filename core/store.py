@@ -91,12 +91,10 @@ class Claim:
     messages: tuple[Message, ...] = ()
     opted_out: frozenset[str] = frozenset()
     unreadable: tuple[str, ...] = ()
-    # Asked with a slot: the seconds to wait for the slot taken, every message marked in flight, from
-    # Redis TIME `slot_redis_now`; or, when no slot was near enough, how far the next free one is
-    # (nothing taken, nothing marked).
+    # Asked with a slot: the seconds to wait for the slot taken, every message marked in flight; or,
+    # when no slot was near enough, how far the next free one is (nothing taken, nothing marked).
     marked_wait: float | None = None
     next_slot_in: float | None = None
-    slot_redis_now: float | None = None
 
 
 class RecipientOptedOut(Exception):
@@ -339,9 +337,9 @@ class Store:
         messages: list[Message] = []
         opted_out: set[str] = set()
         unreadable: list[str] = []
-        marked_wait = next_slot_in = slot_redis_now = None
+        marked_wait = next_slot_in = None
         if reply_text(reply[1]):
-            wait, slot_redis_now = slot_reply(reply[1])
+            wait, _ = slot_reply(reply[1])
             marked_wait, next_slot_in = (wait, None) if wait >= 0 else (None, -wait)
         for i in range(2, len(reply), 3):
             message_id, flag, flat = reply_text(reply[i]), reply_text(reply[i + 1]), reply[i + 2]
@@ -353,7 +351,7 @@ class Store:
             if flag == "1":
                 opted_out.add(message_id)
         return Claim(reply_text(reply[0]) or None, tuple(messages), frozenset(opted_out), tuple(unreadable),
-                     marked_wait=marked_wait, next_slot_in=next_slot_in, slot_redis_now=slot_redis_now)  # fmt: skip
+                     marked_wait=marked_wait, next_slot_in=next_slot_in)  # fmt: skip
 
     def begin_send(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, keep_if_left: float | None = None,
@@ -362,7 +360,7 @@ class Store:
         """Mark messages in flight if they are still ours; the ids that may be sent. Their leases are
         renewed, unless each has more than `keep_if_left` seconds left (what the request may take).
         `mark`: the attempt's own (attempt_mark; a new one when not given), for end_attempt."""
-        ours, _, _ = self._keep_lease(
+        ours, _ = self._keep_lease(
             message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or attempt_mark(),
             keep_if_left=keep_if_left,
         )  # fmt: skip
@@ -371,11 +369,10 @@ class Store:
     def begin_send_in_slot(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, slot: Slot, max_wait: float,
         keep_if_left: float | None = None, mark: str | None = None,
-    ) -> tuple[set[str], float, float]:  # fmt: skip
+    ) -> tuple[set[str], float]:  # fmt: skip
         """Store.begin_send and a slot of the rate limit at most `max_wait` seconds away, in one call:
-        the ids that may be sent, and the seconds to wait for the slot before sending, from the Redis
-        TIME (seconds) the third gives. NoFreeSlot (nothing marked or reserved) when no slot is that
-        near."""
+        the ids that may be sent, and the seconds to wait for the slot before sending. NoFreeSlot
+        (nothing marked or reserved) when no slot is that near."""
         return self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, mark=mark or attempt_mark(),
                                 slot=slot, max_wait=max_wait, keep_if_left=keep_if_left)  # fmt: skip
 
@@ -389,13 +386,13 @@ class Store:
 
     def renew_lease(self, message_ids: Sequence[str], *, lease: str, lease_seconds: float) -> set[str]:
         """Renew the lease of messages still ours (not run out); the ids renewed."""
-        ours, _, _ = self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, mark=None)
+        ours, _ = self._keep_lease(message_ids, lease=lease, lease_seconds=lease_seconds, mark=None)
         return ours
 
     def _keep_lease(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, mark: str | None,
         slot: Slot | None = None, max_wait: float = 0.0, keep_if_left: float | None = None,
-    ) -> tuple[set[str], float, float]:  # fmt: skip
+    ) -> tuple[set[str], float]:  # fmt: skip
         """begin_send.lua: with a `mark`, the in-flight mark; without, only the lease renewed."""
         script_keys = [*(keys.message(i) for i in message_ids), keys.state_index(State.SENDING)]
         keep = "" if keep_if_left is None else keep_if_left
@@ -404,10 +401,10 @@ class Store:
             script_keys.append(slot.key)
             args[3:5] = slot.args(max_wait)
         reply = self._begin_send(keys=script_keys, args=[*args, *message_ids])
-        wait, redis_now = slot_reply(reply[0])
+        wait, _ = slot_reply(reply[0])
         if wait < 0:
             raise NoFreeSlot(-wait)
-        return {reply_text(i) for i in reply[1:]}, wait, redis_now
+        return {reply_text(i) for i in reply[1:]}, wait
 
     def pop_due(self, *, now: float, limit: int) -> list[tuple[str, str]]:
         """Due SCHEDULED/DEFERRED messages moved to QUEUED: (id, priority) each."""

@@ -1,7 +1,7 @@
 """Where a rate-limit slot, taken on the Redis clock, falls on this process's clock.
 
-The scripts that take a slot (gcra.lua, claim.lua, begin_send.lua) answer it as a wait from the
-moment they read Redis TIME. Counting that wait from when the thread read the reply makes the
+gcra.lua (the limiter's own slots, those a batch waits in line for) answers a slot as a wait from
+the moment it read Redis TIME. Counting that wait from when the thread read the reply makes the
 request late by however long the reply took to be read: in a busy process (a thread waiting for
 the GIL, the process for a CPU) that was 20 ms and more, and a late request shares its second at
 LightSMS with the requests fifty slots after it. So the slot is placed by the offset between Redis

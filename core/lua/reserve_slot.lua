@@ -25,8 +25,8 @@ local function reserve_slot(key, interval, max_wait, now)
 end
 
 -- A slot as the scripts answer it: "<the wait in µs>:<Redis TIME in µs>", the wait counted from that
--- TIME, so that the caller places the slot on its own clock from when Redis read it, not from when
--- the reply was read (worker/slot_clock.py); read by core.store.slot_reply.
+-- TIME, so that a caller can place the slot on its own clock from when Redis read it, not from when
+-- the reply was read (worker/slot_clock.py; the limiter's own slots); read by core.store.slot_reply.
 local function slot_reply(wait, now)
   return string.format('%.0f:%.0f', wait, now)
 end
