@@ -25,6 +25,12 @@ BIN = Path(sys.executable).parent
 LOCAL = {"127.0.0.1", "localhost", "::1"}
 # What another shell needs to reach this stack: never the LightSMS credentials.
 STACK_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL", "LIGHTSMS_BASE_URL", "LIGHTSMS_SENDER")
+# Ctrl-C stops the children stage by stage: what nothing else uses (Flower, the consumer, beat),
+# together; then the worker, which still needs Redis and the simulator to finish its tasks; then
+# those. Each stage gets STOP_WAIT seconds, then what is left of it is killed: one slow child no
+# longer holds up the others in turn.
+STOPPED_LAST = (("worker",), ("simulator", "redis"))
+STOP_WAIT = 30.0
 
 
 def free_port(preferred: int) -> int:
@@ -69,8 +75,8 @@ def main() -> int:
 
     def start(name: str, argv: list[str]) -> None:
         print(f"starting {name}", flush=True)
-        # A session of its own: Ctrl-C reaches only this script, which stops the children in order
-        # (Flower, beat, worker, then the simulator and Redis they use), so none sees the others vanish.
+        # A session of its own: Ctrl-C reaches only this script, which stops the children in stages
+        # (STOPPED_LAST), so that none sees what it uses vanish first.
         children.append((name, subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)))
 
     try:
@@ -120,12 +126,21 @@ def main() -> int:
         return 0
     finally:
         remove_stack_file(ROOT)
-        for name, process in reversed(children):
-            if process.poll() is None:
-                print(f"stopping {name}", flush=True)
-                process.send_signal(signal.SIGTERM)
+        _stop(children)
+
+
+def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    last = {name for stage in STOPPED_LAST for name in stage}
+    first = tuple(name for name, _ in children if name not in last)
+    for stage in (first, *STOPPED_LAST):
+        running = [(name, process) for name, process in children if name in stage and process.poll() is None]
+        for name, process in running:
+            print(f"stopping {name}", flush=True)
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT
+        for _, process in running:
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
