@@ -99,8 +99,7 @@ def parse_send(body: str, response_format: str, phones: Sequence[str]) -> list[P
     # (An unreadable top-level error beside per-phone results is left to the phones; so is any error
     # beside a phone LightSMS accepted, with its id: raising would send that phone again, or fail it,
     # though sent. A bare 0 beside it proves too little to override it.)
-    accepted = any(_accepted_record(value) for value in records.values())
-    if code is not None and (code != 0 or not records) and not accepted:
+    if code is not None and (code != 0 or not records) and not any(map(_accepted_record, records.values())):
         raise error_for_code(code, context=where)
     shared = {_record_code(value) for value in records.values()}
     if len(shared) == 1:

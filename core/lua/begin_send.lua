@@ -24,9 +24,9 @@
 -- ARGV[7..]   the message ids
 -- Returns {wait, id, ...}: as slot_reply writes it, the µs to wait for the slot taken (0 without
 -- one), and the ids that may be sent (SENDING under this lease, and the lease has not run out;
--- the others were taken from us, or are about to be: the sweeper acts on a lease that ran out); or {minus the µs to the
--- next free slot, as slot_reply writes it} when a slot was asked and none is near enough: then
--- nothing was renewed, marked or reserved.
+-- the others were taken from us, or are about to be: the sweeper acts on a lease that ran out);
+-- or {minus the µs to the next free slot, as slot_reply writes it} when a slot was asked and none
+-- is near enough: then nothing was renewed, marked or reserved.
 -- A lease with enough left for the whole request (ARGV[6]) is not renewed by the in-flight mark (it
 -- was taken moments ago, and the lease keeper renews it): one write fewer on the hot path.
 
