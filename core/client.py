@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from lightsms.client import LightSmsClient
@@ -9,8 +11,12 @@ from lightsms.client import LightSmsClient
 from .settings import Settings
 
 
-def build_client(settings: Settings, *, pool_size: int | None = None) -> LightSmsClient:
-    """A client for the configured account; `pool_size`: pooled connections (the client's default if None)."""
+def build_client(
+    settings: Settings, *, pool_size: int | None = None,
+    admission: Callable[[str], AbstractContextManager[object]] | None = None,
+) -> LightSmsClient:  # fmt: skip
+    """A client for the configured account; `pool_size`: pooled connections (the client's default if None);
+    `admission`: entered around each signed request (the worker's rate limit)."""
     pool: dict[str, Any] = {} if pool_size is None else {"pool_size": pool_size}
     return LightSmsClient(
         settings.lightsms_login,
@@ -21,5 +27,6 @@ def build_client(settings: Settings, *, pool_size: int | None = None) -> LightSm
         default_region=None,  # stored phones are international already: a region would re-read them
         batch_limit=settings.lightsms_batch_size,
         max_parts=settings.lightsms_max_parts,
+        admission=admission,
         **pool,
     )

@@ -80,6 +80,11 @@ def limiter(login: str) -> str:
     return PREFIX + "limiter:" + login
 
 
+def arrival_window(login: str) -> str:
+    """The requests to LightSMS in the last second, and those under way (worker/arrival_window.py)."""
+    return PREFIX + "arrivals:" + login
+
+
 def pause_strikes(login: str) -> str:
     """How many pauses came close together: each lasts longer than the one before."""
     return PREFIX + "pause-strikes:" + login

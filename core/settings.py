@@ -250,7 +250,7 @@ class Settings(CoreSettings):
     lightsms_retry_window: float = Field(8.0, ge=0)  # seconds of in-task tenacity retries per attempt
     lightsms_backoff_base: float = Field(5.0, gt=0)  # due-queue backoff: base * 2**attempt, capped
     lightsms_backoff_max: float = Field(900.0, gt=0)
-    lightsms_limiter_margin: float = Field(0.03, ge=0, lt=1)  # slots this much wider than 1/rate: jitter room
+    lightsms_limiter_margin: float = Field(0.02, ge=0, lt=1)  # slots this much wider than 1/rate: few wait
     lightsms_limiter_max_wait: float = Field(1.0, ge=0)  # wait this long for the limiter, then DEFER
     lightsms_pause_seconds: float = Field(300.0, gt=0)  # how long an account failure pauses sending
     lightsms_pause_recheck: float = Field(30.0, gt=0)  # paused messages look again this often

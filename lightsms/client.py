@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from types import TracebackType
 from typing import TypeVar
@@ -96,6 +97,7 @@ class LightSmsClient:
         max_parts: int = 10,
         clock_refresh_interval: float = 600.0,
         pool_size: int = 16,
+        admission: Callable[[str], AbstractContextManager[object]] | None = None,
     ) -> None:
         if not login or not isinstance(login, str):
             raise InvalidInput("login", "a LightSMS login is required")
@@ -115,6 +117,9 @@ class LightSmsClient:
         # deadline: seconds for a whole request, connect to last byte (default: connect + read timeout).
         self.transport = Transport(timeout=timeout, deadline=deadline, pool_size=pool_size)
         self.clock = ServerClock(self.server_time, refresh_interval=clock_refresh_interval)
+        # Entered around every signed request, the ones LightSMS counts (timestamp.php is not signed);
+        # it may refuse one by raising NotSentError. The worker's holds its rate limit.
+        self._admission = admission or (lambda _endpoint: contextlib.nullcontext())
 
     def __repr__(self) -> str:
         return (
@@ -259,7 +264,8 @@ class LightSmsClient:
     def _request(self, endpoint: str, params: dict[str, str], timestamp: int, parse: Callable[[str], T]) -> T:
         query = {**params, "login": self.login, "timestamp": str(timestamp), "return": self.response_format}
         query["signature"] = sign(query, self._api_key.reveal())
-        body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php")
+        with self._admission(f"{endpoint}.php"):
+            body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php")
         return parse(body)
 
     def close(self) -> None:

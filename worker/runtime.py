@@ -15,13 +15,14 @@ from core.stats import Stats
 from lightsms.client import LightSmsClient
 from producers.producer import REDIS_TIMEOUTS, Producer
 
+from .arrival_window import ArrivalWindow, window_limit
 from .delivery import StatusPoller
 from .inbound import IncomingPoller
 from .leases import LeaseKeeper
 from .limiter import RateLimiter
 from .maintenance import Maintenance
 from .policy import RetryPolicy
-from .sending import BatchSender
+from .sending import REQUEST_ROOM, BatchSender
 
 
 @dataclass
@@ -38,7 +39,13 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
     connection = store_client(settings, **REDIS_TIMEOUTS)
     producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
     login = settings.lightsms_login
-    client = build_client(settings, pool_size=max(16, settings.lightsms_worker_concurrency * 2))
+    window = ArrivalWindow(
+        connection, login=login, limit=window_limit(settings.lightsms_max_rps),
+        request_deadline=settings.request_deadline,
+        patience=min(settings.lightsms_limiter_max_wait, REQUEST_ROOM / 2),  # within the lease room of a send
+    )  # fmt: skip
+    client = build_client(settings, pool_size=max(16, settings.lightsms_worker_concurrency * 2),
+                          admission=window.admitted)  # fmt: skip
     circuit = AccountCircuit(connection, login=login)
     policy = RetryPolicy.from_settings(settings)
     limiter = RateLimiter(

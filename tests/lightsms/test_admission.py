@@ -1,0 +1,43 @@
+"""LightSmsClient's `admission`: entered around every signed request (what LightSMS counts), never
+around timestamp.php; a refusal (NotSentError) means nothing reached LightSMS."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from lightsms.errors import NotSentError
+from tests.lightsms.conftest import PHONE_A, SENDER, ClientFactory, Sim
+
+
+def test_every_signed_request_is_inside_the_admission_and_the_clock_is_not(make_client: ClientFactory, sim: Sim):
+    seen: list[tuple[str, int, int]] = []  # endpoint; requests the simulator had on entering, on leaving
+
+    @contextlib.contextmanager
+    def admission(endpoint: str) -> Iterator[None]:
+        before = len(sim.requests())
+        yield
+        seen.append((endpoint, before, len(sim.requests())))
+
+    client = make_client(admission=admission)
+    [result] = client.send([PHONE_A], "hello", sender=SENDER)
+    client.status([result.id_sms])
+    assert [endpoint for endpoint, _, _ in seen] == ["send.php", "status.php"]
+    assert sim.endpoints() == ["timestamp", "send", "status"]  # the clock first, outside
+    # entered before its request reached the simulator, left after: the request in between
+    assert [(before, after) for _, before, after in seen] == [(1, 2), (2, 3)]
+
+
+def test_a_refused_admission_sends_nothing_and_raises_as_it_is(make_client: ClientFactory, sim: Sim):
+    class Refused(NotSentError):
+        pass
+
+    def admission(endpoint: str) -> contextlib.AbstractContextManager[None]:
+        raise Refused(f"{endpoint} not sent: no room")
+
+    client = make_client(admission=admission)
+    with pytest.raises(Refused, match="send.php not sent: no room"):
+        client.send([PHONE_A], "hello", sender=SENDER)
+    assert "send" not in sim.endpoints()

@@ -1,0 +1,162 @@
+"""worker/arrival_window.py on a real Redis (and the simulator over real HTTP): no more than the limit
+of requests arrive in any second, whatever delays them between entering the window and arriving."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+import pytest
+import redis
+
+from lightsms.client import LightSmsClient
+from lightsms.errors import NotSentError
+from producers.producer import REDIS_TIMEOUTS
+from tests.support.redis_server import RedisServer
+from tests.support.sim_process import SimAdmin, SimProcess
+from tests.worker.test_limiter import max_in_any_window
+from worker.arrival_window import STALL, WIDTH_US, ArrivalWindow, WindowFullError, window_limit
+
+
+def window(client: redis.Redis, *, limit: int, patience: float = 0.0, deadline: float = 5.0) -> ArrivalWindow:
+    return ArrivalWindow(client, login="demo", limit=limit, request_deadline=deadline, patience=patience)
+
+
+def test_the_limit_is_a_whole_number_of_requests_per_second_and_at_least_one():
+    assert [window_limit(rate) for rate in (0.2, 1, 1.5, 50, 50.9)] == [1, 1, 1, 50, 50]
+
+
+def test_a_request_waits_while_the_limit_are_under_way_or_ended_less_than_a_second_ago(redis_client: redis.Redis):
+    gate = window(redis_client, limit=2)
+    first, second = gate.admitted("send.php"), gate.admitted("send.php")
+    first.__enter__()
+    second.__enter__()
+    ran = []
+    with pytest.raises(WindowFullError, match="send.php not sent: 2 requests"), gate.admitted("send.php"):
+        ran.append(1)
+    assert ran == [] and redis_client.zcard(gate.key) == 2  # refused before the request, nothing written
+
+    first.__exit__(None, None, None)
+    left_at = time.monotonic()
+    with pytest.raises(WindowFullError):  # it ended, but less than a second ago
+        gate.admitted("send.php").__enter__()
+
+    patient = window(redis_client, limit=2, patience=3.0)
+    with patient.admitted("send.php"):
+        entered_after = time.monotonic() - left_at
+    assert WIDTH_US / 1e6 - 0.05 <= entered_after < 2.0
+    second.__exit__(None, None, None)
+
+
+def test_a_request_never_left_holds_its_place_until_its_deadline_has_passed(redis_client: redis.Redis):
+    gate = window(redis_client, limit=1, deadline=7.0)
+    lost = gate.admitted("send.php")  # kept: a context manager collected unexited would leave
+    lost.__enter__()  # its process is lost mid-request: it never leaves
+    (_, bound_us), = redis_client.zrange(gate.key, 0, 0, withscores=True)  # fmt: skip
+    seconds, micros = redis_client.time()
+    under_way_for = bound_us / 1e6 - (seconds + micros / 1e6)
+    assert 7.9 < under_way_for <= 8.0  # the deadline and a second more
+    assert 8.0 < redis_client.pttl(gate.key) / 1000 <= 9.1  # and the key goes once all have ended
+
+
+def test_a_request_let_in_only_after_a_stalled_redis_call_is_not_sent_and_frees_its_place(redis_client: redis.Redis):
+    readings = iter([100.0, 100.0 + STALL + 0.01])  # asked; the reply read past the patience and STALL
+    gate = ArrivalWindow(redis_client, login="demo", limit=1, request_deadline=5.0, patience=0.0,
+                         clock=lambda: next(readings))  # fmt: skip
+    ran = []
+    too_long = "send.php not sent: entering the rate limit took too long"
+    with pytest.raises(NotSentError, match=too_long), gate.admitted("send.php"):
+        ran.append(1)
+    (_, ends_us), = redis_client.zrange(gate.key, 0, 0, withscores=True)  # fmt: skip
+    seconds, micros = redis_client.time()
+    assert ran == [] and abs(ends_us / 1e6 - (seconds + micros / 1e6)) < 1.0  # left: ended now, not in 6 s
+
+
+def test_without_redis_a_leave_keeps_the_requests_own_outcome_and_no_request_enters(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+):
+    if not redis_server.alive:
+        redis_server.restart()
+    gate = window(redis_server.client(**REDIS_TIMEOUTS), limit=5)  # the worker's: one quick retry
+    try:
+        caplog.set_level(logging.WARNING, logger="lightsms_queue.worker")
+        with pytest.raises(ZeroDivisionError), gate.admitted("send.php"):
+            redis_server.stop()
+            raise ZeroDivisionError
+        assert "a finished request's place not freed (ConnectionError)" in caplog.text
+
+        ran = []
+        unchecked = "send.php not sent: the rate limit could not be checked"
+        with pytest.raises(NotSentError, match=unchecked) as caught, gate.admitted("send.php"):
+            ran.append(1)
+        assert ran == [] and not isinstance(caught.value, WindowFullError)
+    finally:
+        redis_server.restart()
+
+
+def test_requests_delayed_at_random_after_entering_never_arrive_more_than_the_limit_in_a_second(
+    redis_client: redis.Redis,
+):
+    # Arrival anywhere between entering and leaving, as at LightSMS: a delay of up to 300 ms at a limit
+    # of 5 (200 ms apart) would put 6 in a second again and again were requests counted as they entered.
+    limit, threads, until = 5, 6, time.monotonic() + 3.0
+    arrivals: list[float] = []
+    lock = threading.Lock()
+    gate = window(redis_client, limit=limit, patience=2.0)
+    rng = random.Random(11)
+
+    def hammer() -> None:
+        while time.monotonic() < until:
+            try:
+                with gate.admitted("send.php"):
+                    time.sleep(rng.uniform(0, 0.3))
+                    with lock:
+                        arrivals.append(time.monotonic())
+                    time.sleep(rng.uniform(0, 0.05))
+            except WindowFullError:
+                continue
+
+    workers = [threading.Thread(target=hammer) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=15)
+    arrivals.sort()
+    assert max_in_any_window(arrivals, 1.0) <= limit
+    assert len(arrivals) >= 2 * limit  # it kept sending: about 4 a second with these delays
+
+
+def test_concurrent_clients_through_the_window_get_no_429_from_a_server_enforcing_the_limit(
+    redis_client: redis.Redis, sim_process: SimProcess, sim_admin: SimAdmin
+):
+    # No limiter slots at all: the window alone holds six threads hammering send.php to the limit.
+    limit = 5
+    sim_admin.faults(max_rps=limit)
+    gate = window(redis_client, limit=limit, patience=2.0)
+    refused: list[BaseException] = []
+    until = time.monotonic() + 2.5
+
+    def hammer(n: int) -> None:
+        with LightSmsClient("demo", "demo-key", base_url=sim_process.base_url, timeout=(1.0, 3.0),
+                            admission=gate.admitted) as client:  # fmt: skip
+            while time.monotonic() < until:
+                try:
+                    client.send([f"3706100{n:04d}"], "window", sender="LightSMS")
+                except WindowFullError:
+                    continue
+                except NotSentError as exc:  # a 429: what the window is there to prevent
+                    refused.append(exc)
+
+    workers = [threading.Thread(target=hammer, args=(n,)) for n in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=15)
+    sends = sim_admin.requests("send")
+    times = sorted(r["time"] for r in sends)
+    assert refused == [] and all(r["outcome"] != "throttled" for r in sends)
+    assert max_in_any_window(times, 1.0) <= limit
+    assert len(times) >= 2 * limit
+    assert sim_admin.requests("timestamp")  # the clock is read outside the window: it is not counted
