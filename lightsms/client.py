@@ -97,7 +97,7 @@ class LightSmsClient:
         max_parts: int = 10,
         clock_refresh_interval: float = 600.0,
         pool_size: int = 16,
-        admission: Callable[[str], AbstractContextManager[object]] | None = None,
+        admission: Callable[[str], AbstractContextManager[float | None]] | None = None,
     ) -> None:
         if not login or not isinstance(login, str):
             raise InvalidInput("login", "a LightSMS login is required")
@@ -118,7 +118,8 @@ class LightSmsClient:
         self.transport = Transport(timeout=timeout, deadline=deadline, pool_size=pool_size)
         self.clock = ServerClock(self.server_time, refresh_interval=clock_refresh_interval)
         # Entered around every signed request, the ones LightSMS counts (timestamp.php is not signed);
-        # it may refuse one by raising NotSentError. The worker's holds its rate limit.
+        # it may refuse one by raising NotSentError, and gives when (time.monotonic) the request's
+        # deadline starts, or None for now. core/arrival_window.py holds the rate limit with it.
         self._admission = admission or (lambda _endpoint: contextlib.nullcontext())
 
     def __repr__(self) -> str:
@@ -264,8 +265,9 @@ class LightSmsClient:
     def _request(self, endpoint: str, params: dict[str, str], timestamp: int, parse: Callable[[str], T]) -> T:
         query = {**params, "login": self.login, "timestamp": str(timestamp), "return": self.response_format}
         query["signature"] = sign(query, self._api_key.reveal())
-        with self._admission(f"{endpoint}.php"):
-            body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php")
+        with self._admission(f"{endpoint}.php") as since:
+            body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php",
+                                      since=since)  # fmt: skip
         return parse(body)
 
     def close(self) -> None:

@@ -258,10 +258,13 @@ class Transport:
         self.session.mount("https://", self.adapter)
         _install_redactor()
 
-    def get(self, url: str, params: Mapping[str, str], *, endpoint: str = "") -> str:
-        """The body of a 200 reply; any other outcome raises a classified LightSmsError."""
+    def get(self, url: str, params: Mapping[str, str], *, endpoint: str = "", since: float | None = None) -> str:
+        """The body of a 200 reply; any other outcome raises a classified LightSmsError. `since`: when
+        (time.monotonic) the deadline started, if before this call (a rate limit's place was taken
+        then, and held until the deadline: the request is never written after it)."""
         where = endpoint or _path_of(url)
-        with watchdog.guard(self.deadline) as ticket:
+        left = self.deadline if since is None else self.deadline - (time.monotonic() - since)
+        with watchdog.guard(max(left, 0.0)) as ticket:
             _, body, failure = self._exchange(url, params, where, ticket)
         # guard() has disarmed the ticket: `fired` is final. A shut-down socket may have made
         # requests raise anything, or nothing (a reply cut short can look complete).

@@ -6,7 +6,7 @@ import functools
 import threading
 from dataclasses import dataclass
 
-from core.client import build_client
+from core.client import arrival_window, build_client
 from core.events import EventPublisher, broker_connection
 from core.pause import AccountCircuit
 from core.redis_client import store_client
@@ -15,14 +15,13 @@ from core.stats import Stats
 from lightsms.client import LightSmsClient
 from producers.producer import REDIS_TIMEOUTS, Producer
 
-from .arrival_window import ArrivalWindow, window_limit
 from .delivery import StatusPoller
 from .inbound import IncomingPoller
 from .leases import LeaseKeeper
 from .limiter import RateLimiter
 from .maintenance import Maintenance
 from .policy import RetryPolicy
-from .sending import REQUEST_ROOM, BatchSender
+from .sending import BatchSender
 
 
 @dataclass
@@ -39,13 +38,8 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
     connection = store_client(settings, **REDIS_TIMEOUTS)
     producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
     login = settings.lightsms_login
-    window = ArrivalWindow(
-        connection, login=login, limit=window_limit(settings.lightsms_max_rps),
-        request_deadline=settings.request_deadline,
-        patience=min(settings.lightsms_limiter_max_wait, REQUEST_ROOM / 2),  # within the lease room of a send
-    )  # fmt: skip
-    client = build_client(settings, pool_size=max(16, settings.lightsms_worker_concurrency * 2),
-                          admission=window.admitted)  # fmt: skip
+    window = arrival_window(settings, connection)
+    client = build_client(settings, pool_size=max(16, settings.lightsms_worker_concurrency * 2), window=window)
     circuit = AccountCircuit(connection, login=login)
     policy = RetryPolicy.from_settings(settings)
     limiter = RateLimiter(
@@ -60,6 +54,7 @@ def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Ru
         circuit=circuit,
         requeue=producer.requeue,
         leases=LeaseKeeper(producer.store, lease_seconds=settings.lightsms_lease_seconds),
+        window=window,
     )
     # One publisher per process for both pollers: they run one after the other on the poll thread.
     publisher = EventPublisher(broker_connection(settings))

@@ -12,8 +12,8 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -27,6 +27,7 @@ from tenacity import (
     wait_random,
 )
 
+from core.arrival_window import ArrivalWindow, WindowFullError
 from core.message import Message
 from core.pause import AccountCircuit, Pause
 from core.settings import Settings
@@ -106,6 +107,7 @@ class BatchSender:
     circuit: AccountCircuit
     requeue: Callable[[Sequence[tuple[str, str]]], None]  # publish tasks for (id, priority) already QUEUED
     leases: LeaseKeeper | None = None  # renews the leases of the batch in hand (None: the lease must outlast it)
+    window: ArrivalWindow | None = None  # the client's arrival window: a place is taken before each mark
     sleep: Callable[[float], None] = time.sleep
     _limiter_booked_until: float = field(default=0.0, init=False)  # monotonic; a hint shared by the threads
 
@@ -128,13 +130,21 @@ class BatchSender:
         phones are opted out: one round trip), finish those that must not go, send the rest in batches."""
         self.client.ready()  # LightSMS's clock, if due, before a slot is taken (with the claim, or later)
         lease = uuid.uuid4().hex
-        seconds = self.settings.lightsms_lease_seconds
         # A task whose messages go in one send.php call takes its slot and in-flight mark with the claim
         # when it can (claim.lua checks they would be one call): one round trip fewer. Never for more:
         # a later call's messages would be in flight while the first one's request runs, and become
         # UNKNOWN, never sent, if the worker were lost meanwhile.
         one_call = len(message_ids) <= self.settings.lightsms_batch_size
         slot = self._slot() if one_call and not self._limiter_booked() else None
+        if slot is not None and not self._place_now():
+            slot = None  # no room in the window now: claimed unmarked, the send waits for room unmarked
+        try:
+            self._claim_and_send(message_ids, lease, slot)
+        finally:
+            self._release_place()  # a place taken for the claim's mark that no request used
+
+    def _claim_and_send(self, message_ids: Sequence[str], lease: str, slot: Slot | None) -> None:
+        seconds = self.settings.lightsms_lease_seconds
         claim = self._durably(
             lambda: self.store.claim_to_send(
                 message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key, slot=slot,
@@ -142,6 +152,8 @@ class BatchSender:
             )
         )  # fmt: skip
         marked = self._slot_taken(claim.marked_wait) if claim.marked_wait is not None else None
+        if marked is None:
+            self._release_place()  # taken for a mark the claim did not make: the send takes its own
         if claim.next_slot_in is not None:
             self._note_limiter_booked(claim.next_slot_in)
         if claim.pause is not None:
@@ -332,7 +344,7 @@ class BatchSender:
             reraise=True,
         )
         for attempt in retrying:
-            with attempt:
+            with attempt, self._place_released():
                 if marked is not None:
                     slot, marked = marked, None  # the first attempt only
                 else:
@@ -396,12 +408,13 @@ class BatchSender:
         seconds = self.settings.lightsms_lease_seconds
         ids = [m.id for m in claimed]
         # A booked limiter: go straight to waiting in line.
-        if not self._limiter_booked():
+        if not self._limiter_booked() and self._place_now():
             try:
                 ours, wait = self._durably(lambda: self.store.begin_send_in_slot(
                     ids, lease=lease, lease_seconds=seconds, slot=slot, max_wait=SLOT_WITH_MARK,
                     keep_if_left=self._request_time, mark=mark))  # fmt: skip
             except NoFreeSlot as busy:
+                self._release_place()
                 self._note_limiter_booked(busy.seconds)
             else:
                 return self._still_ours(claimed, ours), self._slot_taken(wait)
@@ -414,7 +427,45 @@ class BatchSender:
             waits["limiter_full"] += 1
             raise RateLimited(full.seconds) from None
         at = self.limiter.keep(taken.at, until=ends, lead=MARK_LEAD, counts=waits, sleep=self.sleep)
+        room_within = max(self.settings.lightsms_limiter_max_wait, ends - self.limiter.clock.now())
+        frees_in = self._take_place(patience=room_within)
+        if frees_in is not None:
+            waits["limiter_full"] += 1
+            raise RateLimited(frees_in)
         return self._begin(claimed, lease, mark), SlotTaken(taken.wait, at)
+
+    # -- the arrival window: a place before the mark, so that no marked batch waits for room ----
+    def _take_place(self, *, patience: float) -> float | None:
+        """A place in the window for this thread's next request, waiting for room up to `patience`
+        (unmarked): None once taken, else the seconds until one frees."""
+        if self.window is None:
+            return None
+        try:
+            place = self.window.enter("send.php", patience=patience)
+        except WindowFullError as full:
+            return full.seconds
+        self.window.hold(place)
+        return None
+
+    def _place_now(self) -> bool:
+        """A place taken now, with no wait: else (no room, or Redis not answering) the slot and the
+        mark are not taken together, and the send takes its place later, waiting for room."""
+        try:
+            return self._take_place(patience=0.0) is None
+        except NotSentError:
+            return False
+
+    def _release_place(self) -> None:
+        if self.window is not None:
+            self.window.release_held()
+
+    @contextmanager
+    def _place_released(self) -> Iterator[None]:
+        """An attempt's place goes with it when its request did not use it."""
+        try:
+            yield
+        finally:
+            self._release_place()
 
     def _slot(self) -> Slot:
         return Slot(self.limiter.key, self.limiter.interval_us)

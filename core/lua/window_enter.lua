@@ -1,4 +1,4 @@
--- Let one request to LightSMS into the arrival window of a login, if it has room (worker/arrival_window.py).
+-- Let one request to LightSMS into the arrival window of a login, if it has room (core/arrival_window.py).
 --
 -- KEYS[1]  the window (a sorted set: one member per request that has not been out for a second; its score,
 --          in microseconds of Redis TIME, is when the request ended, or, while it is under way, the
@@ -19,7 +19,11 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - widt
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   local bound = tonumber(ARGV[3])
   redis.call('ZADD', KEYS[1], string.format('%.0f', now + bound), ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], math.ceil((bound + width) / 1000))
+  -- never shortened: another process's requests may have a longer deadline
+  local ttl = math.ceil((bound + width) / 1000)
+  if redis.call('PTTL', KEYS[1]) < ttl then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  end
   return 0
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

@@ -1,4 +1,4 @@
--- A request to LightSMS has its reply: its member in the arrival window ends now (worker/arrival_window.py).
+-- A request to LightSMS has its reply: its member in the arrival window ends now (core/arrival_window.py).
 --
 -- KEYS[1]  the window
 -- ARGV[1]  the request's member

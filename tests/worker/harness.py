@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
 
 import redis
 
+from core.arrival_window import ArrivalWindow
 from core.message import Message
 from core.pause import AccountCircuit
 from core.settings import Settings
@@ -27,8 +29,9 @@ PHONES = ["37060000001", "37060000002", "37060000003"]
 class ScriptedClient:
     """Answers send() with whatever the test scripts: results, or an exception to raise."""
 
-    def __init__(self, answer: Callable[[Sequence[str]], list[PhoneResult]]) -> None:
+    def __init__(self, answer: Callable[[Sequence[str]], list[PhoneResult]], window: ArrivalWindow | None = None):
         self.answer = answer
+        self.window = window  # entered around each send, as the real client does
         self.calls: list[list[str]] = []
         self.calls_in_order: list[str] = []  # "ready" and "send", as they came
 
@@ -39,7 +42,8 @@ class ScriptedClient:
              phones_checked: bool = False):  # fmt: skip
         self.calls.append(list(phones))
         self.calls_in_order.append("send")
-        return self.answer(phones)
+        with self.window.admitted("send.php") if self.window else nullcontext():
+            return self.answer(phones)
 
 
 def accepted(phone: str, *, cost: Decimal | None = Decimal("0.0144"), parts: int | None = 1,
@@ -49,18 +53,19 @@ def accepted(phone: str, *, cost: Decimal | None = Decimal("0.0144"), parts: int
 
 
 class Harness:
-    def __init__(self, client: redis.Redis, answer: Callable[[Sequence[str]], list[PhoneResult]], **settings):
+    def __init__(self, client: redis.Redis, answer: Callable[[Sequence[str]], list[PhoneResult]], *,
+                 window: ArrivalWindow | None = None, **settings):  # fmt: skip
         defaults: dict[str, Any] = {"lightsms_base_url": "http://127.0.0.1:9/", "lightsms_retry_window": 0.5}
         self.settings = Settings(**{**defaults, **settings})
         self.store = Store(client, record_ttl=3600)
         self.stats = Stats(client)
         self.circuit = AccountCircuit(client, login="demo")
         self.limiter = RateLimiter(client, login="demo", rate=1000)
-        self.client = ScriptedClient(answer)
+        self.client = ScriptedClient(answer, window)
         self.requeued: list[tuple[str, str]] = []
         self.sender = BatchSender(
             settings=self.settings, store=self.store, client=self.client, limiter=self.limiter,
-            circuit=self.circuit, requeue=self.requeued.extend, sleep=lambda _: None,
+            circuit=self.circuit, requeue=self.requeued.extend, sleep=lambda _: None, window=window,
         )  # fmt: skip
 
     def enqueue(self, phones: Sequence[str] = PHONES, *, prefix: str = "m", **fields) -> list[str]:

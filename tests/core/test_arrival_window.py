@@ -1,8 +1,9 @@
-"""worker/arrival_window.py on a real Redis (and the simulator over real HTTP): no more than the limit
+"""core/arrival_window.py on a real Redis (and the simulator over real HTTP): no more than the limit
 of requests arrive in any second, whatever delays them between entering the window and arriving."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -11,13 +12,13 @@ import time
 import pytest
 import redis
 
+from core.arrival_window import STALL, WIDTH_US, ArrivalWindow, WindowFullError, window_limit
 from lightsms.client import LightSmsClient
-from lightsms.errors import NotSentError
+from lightsms.errors import AmbiguousError, ConnectError, NotSentError, ThrottledError
 from producers.producer import REDIS_TIMEOUTS
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimAdmin, SimProcess
 from tests.worker.test_limiter import max_in_any_window
-from worker.arrival_window import STALL, WIDTH_US, ArrivalWindow, WindowFullError, window_limit
 
 
 def window(client: redis.Redis, *, limit: int, patience: float = 0.0, deadline: float = 5.0) -> ArrivalWindow:
@@ -61,17 +62,65 @@ def test_a_request_never_left_holds_its_place_until_its_deadline_has_passed(redi
     assert 8.0 < redis_client.pttl(gate.key) / 1000 <= 9.1  # and the key goes once all have ended
 
 
+def ends_in(client: redis.Redis, key: str) -> list[float]:
+    """Each place's end (its score) less Redis's now, in seconds, soonest first."""
+    seconds, micros = client.time()
+    now = seconds + micros / 1e6
+    return [score / 1e6 - now for _, score in client.zrange(key, 0, -1, withscores=True)]
+
+
+@pytest.mark.parametrize(
+    ("raised", "place"),
+    [(None, "ends now"), (ThrottledError("a 429 reply"), "ends now"), (ConnectError("refused"), "freed"),
+     (AmbiguousError("no reply"), "kept until its bound"), (KeyboardInterrupt(), "kept until its bound")],
+)  # fmt: skip
+def test_how_a_request_ended_decides_how_long_its_place_counts(
+    redis_client: redis.Redis, raised: BaseException | None, place: str
+):
+    gate = window(redis_client, limit=5, deadline=4.0)
+    asked = time.monotonic()
+    with contextlib.suppress(type(raised) if raised else ()), gate.admitted("send.php") as since:
+        assert asked <= since <= time.monotonic()  # the request's deadline counts from before Redis was asked
+        if raised:
+            raise raised
+    ends = ends_in(redis_client, gate.key)
+    if place == "freed":
+        assert ends == []
+    elif place == "ends now":
+        assert len(ends) == 1 and -0.5 < ends[0] <= 0
+    else:
+        assert len(ends) == 1 and 4.5 < ends[0] <= 5.0  # its deadline and a second more
+
+
+def test_a_held_place_is_the_next_requests_and_one_never_used_is_freed(redis_client: redis.Redis):
+    gate = window(redis_client, limit=5)
+    gate.hold(gate.enter("send.php", patience=0))
+    with gate.admitted("send.php"):
+        assert redis_client.zcard(gate.key) == 1  # the held place, not a second one
+    assert len(ends_in(redis_client, gate.key)) == 1
+
+    gate.hold(gate.enter("send.php", patience=0))
+    gate.release_held()  # the batch was not sent after all
+    gate.release_held()  # twice is harmless
+    assert len(ends_in(redis_client, gate.key)) == 1
+    with gate.admitted("status.php"):  # a request after a release takes a place of its own
+        assert redis_client.zcard(gate.key) == 2
+    other = threading.Thread(target=lambda: gate.hold(gate.enter("send.php", patience=0)))
+    other.start()
+    other.join()
+    with gate.admitted("send.php"):  # another thread's held place is its own
+        assert redis_client.zcard(gate.key) == 4
+
+
 def test_a_request_let_in_only_after_a_stalled_redis_call_is_not_sent_and_frees_its_place(redis_client: redis.Redis):
-    readings = iter([100.0, 100.0 + STALL + 0.01])  # asked; the reply read past the patience and STALL
+    readings = iter([100.0, 100.0, 100.0 + STALL + 0.01])  # started; asked; the reply read past both
     gate = ArrivalWindow(redis_client, login="demo", limit=1, request_deadline=5.0, patience=0.0,
                          clock=lambda: next(readings))  # fmt: skip
     ran = []
     too_long = "send.php not sent: entering the rate limit took too long"
     with pytest.raises(NotSentError, match=too_long), gate.admitted("send.php"):
         ran.append(1)
-    (_, ends_us), = redis_client.zrange(gate.key, 0, 0, withscores=True)  # fmt: skip
-    seconds, micros = redis_client.time()
-    assert ran == [] and abs(ends_us / 1e6 - (seconds + micros / 1e6)) < 1.0  # left: ended now, not in 6 s
+    assert ran == [] and redis_client.zcard(gate.key) == 0  # freed: it counts for nothing
 
 
 def test_without_redis_a_leave_keeps_the_requests_own_outcome_and_no_request_enters(
@@ -81,10 +130,10 @@ def test_without_redis_a_leave_keeps_the_requests_own_outcome_and_no_request_ent
         redis_server.restart()
     gate = window(redis_server.client(**REDIS_TIMEOUTS), limit=5)  # the worker's: one quick retry
     try:
-        caplog.set_level(logging.WARNING, logger="lightsms_queue.worker")
-        with pytest.raises(ZeroDivisionError), gate.admitted("send.php"):
+        caplog.set_level(logging.WARNING, logger="lightsms_queue.limiter")
+        with pytest.raises(ThrottledError), gate.admitted("send.php"):
             redis_server.stop()
-            raise ZeroDivisionError
+            raise ThrottledError("send.php: HTTP 429")  # a reply came: its place ends now, or would
         assert "a finished request's place not freed (ConnectionError)" in caplog.text
 
         ran = []
@@ -160,3 +209,11 @@ def test_concurrent_clients_through_the_window_get_no_429_from_a_server_enforcin
     assert max_in_any_window(times, 1.0) <= limit
     assert len(times) >= 2 * limit
     assert sim_admin.requests("timestamp")  # the clock is read outside the window: it is not counted
+
+
+def test_holding_a_second_place_frees_the_first(redis_client: redis.Redis):
+    gate = window(redis_client, limit=5)
+    first = gate.enter("send.php", patience=0)
+    gate.hold(first)
+    gate.hold(gate.enter("send.php", patience=0))
+    assert redis_client.zcard(gate.key) == 1 and redis_client.zscore(gate.key, first.member) is None

@@ -1,0 +1,180 @@
+"""No more than the limit of requests reach LightSMS in any second, whatever the timing.
+
+The limiter (GCRA, worker/limiter.py) spaces requests `margin` wider than 1/rate, which holds while
+nothing delays a request between its slot and its arrival at LightSMS by more than that room (about
+20 ms at 50/s). A busy host (a thread waiting for the GIL, a process for a CPU), the network or
+LightSMS's own front end can delay one by more, and a late request shares its second with the ones
+after it.
+
+This window does not depend on timing. Each signed request enters it in Redis before it leaves (Redis
+TIME), and leaves it once its reply came; it may enter only while fewer than `limit` requests are under
+way or ended less than a second ago. LightSMS dates a request between those two moments, so in any
+second of its arrivals, the last request to enter counted every other one: at most `limit`. A request
+is never written after its deadline counted from entering (the transport refuses), so one under way
+holds its place until then, and a second more; one that got no reply keeps it that long too.
+
+The price: a request holds its place for a second plus its own duration, so a limit of 50 at 100 ms per
+request allows about 45 a second, and at most `limit` requests are under way at once. A request that
+finds no room within its patience is not sent (WindowFullError, a NotSentError), nor is one whose way
+in failed or took too long (Redis down or stalled).
+
+The send path enters before it marks a batch in flight (`enter`, then `hold` for the client's request):
+a wait for room, or a shutdown during it, then leaves nothing marked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import redis
+
+from lightsms.errors import AmbiguousError, ConnectError, LightSmsError, NotSentError
+
+from . import keys
+from .store import load_script
+
+__all__ = ["ArrivalWindow", "Place", "WindowFullError", "window_limit"]
+
+log = logging.getLogger("lightsms_queue.limiter")
+
+# LightSMS's second, and room for the two clocks' rates to differ over it (microseconds).
+WIDTH_US = 1_001_000
+# A request under way holds its place until its deadline and this much more.
+UNDER_WAY_SLACK = 1.0
+# Let in this long after the patience ran out (a Redis call that stalled): not sent after all. A
+# request entered after the in-flight mark (a re-sign after a clock refusal) must not eat into the
+# lease room it was marked with.
+STALL = 0.5
+
+
+class WindowFullError(NotSentError):
+    """No room in the arrival window within the patience allowed: the request was not sent. The
+    first place frees up `seconds` from now."""
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def window_limit(rate: float) -> int:
+    """Requests allowed in any one second at `rate` per second (at least one)."""
+    return max(1, math.floor(rate))
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A place in the window: its member, and when (time.monotonic) it was asked for, which is
+    before Redis read its clock for it: the request's deadline counts from here."""
+
+    member: str
+    asked_at: float
+
+
+class ArrivalWindow:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        login: str,
+        limit: int,
+        request_deadline: float,
+        patience: float,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.key = keys.arrival_window(login)
+        self.limit = limit
+        self.patience = patience
+        self._bound_us = int((request_deadline + UNDER_WAY_SLACK) * 1_000_000)
+        self._sleep = sleep
+        self._clock = clock
+        self._enter = client.register_script(load_script("window_enter.lua"))
+        self._leave = client.register_script(load_script("window_leave.lua"))
+        self._redis = client
+        self._held = threading.local()
+
+    # -- the client's hook -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def admitted(self, endpoint: str) -> Iterator[float]:
+        """Around one request to `endpoint`: the place this thread holds, or a new one (waiting for
+        room up to the patience); yields when it was asked for (the deadline counts from there). Once
+        the request is over: a reply ends the place now, no connection frees it, no reply keeps it
+        until its bound. Raises NotSentError when it cannot enter."""
+        place = self._take_held()
+        if place is None:
+            place = self.enter(endpoint, patience=self.patience, stall=STALL)
+        try:
+            yield place.asked_at
+        except ConnectError:  # it never reached LightSMS
+            self._free(place)
+            raise
+        except LightSmsError as error:
+            if not isinstance(error, AmbiguousError):  # a reply came (a 429, a 5xx...)
+                self._end(place)
+            raise
+        except BaseException:
+            raise  # no reply: under way, for all we know, until its bound
+        else:
+            self._end(place)
+
+    # -- the send path: a place taken before the in-flight mark ------------------------------------
+    def enter(self, endpoint: str, *, patience: float, stall: float | None = None) -> Place:
+        """A place, waiting up to `patience` for room. WindowFullError when there is none by then;
+        NotSentError when Redis cannot be asked, or (`stall` given) when it answered later than
+        `stall` after the patience ran out."""
+        member = uuid.uuid4().hex
+        give_up = self._clock() + patience
+        while True:
+            asked_at = self._clock()
+            try:
+                wait_us = int(self._enter(keys=[self.key], args=[self.limit, member, self._bound_us, WIDTH_US]))
+            except redis.RedisError as error:
+                # Unchecked, the request could be the one too many: not sent, retried like any other.
+                raise NotSentError(f"{endpoint} not sent: the rate limit could not be checked "
+                                   f"({type(error).__name__})") from None  # fmt: skip
+            if wait_us <= 0:
+                place = Place(member, asked_at)
+                if stall is not None and self._clock() > give_up + stall:
+                    self._free(place)
+                    raise NotSentError(f"{endpoint} not sent: entering the rate limit took too long")
+                return place
+            left = give_up - self._clock()
+            if left <= 0:
+                raise WindowFullError(f"{endpoint} not sent: {self.limit} requests already in the last second",
+                                      seconds=wait_us / 1_000_000)  # fmt: skip
+            self._sleep(min(wait_us / 1_000_000, left))
+
+    def hold(self, place: Place) -> None:
+        """The next request this thread makes uses `place` (see admitted); one held before is freed."""
+        self.release_held()
+        self._held.place = place
+
+    def release_held(self) -> None:
+        """A place this thread took and no request used (the batch was not sent): freed."""
+        place = self._take_held()
+        if place is not None:
+            self._free(place)
+
+    def _take_held(self) -> Place | None:
+        place: Place | None = getattr(self._held, "place", None)
+        self._held.place = None
+        return place
+
+    def _end(self, place: Place) -> None:
+        try:
+            self._leave(keys=[self.key], args=[place.member])
+        except redis.RedisError as error:  # it leaves by itself once its bound passes: only room lost meanwhile
+            log.warning("rate limit: a finished request's place not freed (%s)", type(error).__name__)
+
+    def _free(self, place: Place) -> None:
+        try:
+            self._redis.zrem(self.key, place.member)  # it counts for nothing: gone at once
+        except redis.RedisError as error:
+            log.warning("rate limit: an unused place not freed (%s)", type(error).__name__)

@@ -1,0 +1,89 @@
+"""The send path and the arrival window (core/arrival_window.py): a batch takes its place before it
+is marked in flight, so a wait for room, or a shutdown during it, never leaves a message marked (and
+later UNKNOWN) that was never sent; no room at all defers the batch without spending its budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from core import keys
+from core.arrival_window import ArrivalWindow
+from core.states import State
+from tests.worker.harness import PHONES, Harness, accepted
+
+
+def full_window(client: redis.Redis, *, sleep: Callable[[float], None] | None = None) -> ArrivalWindow:
+    """A window of one place, taken by a request still under way in another process."""
+    options = {"sleep": sleep} if sleep else {}
+    window = ArrivalWindow(client, login="demo", limit=1, request_deadline=5.0, patience=1.0, **options)
+    window.enter("send.php", patience=0)
+    return window
+
+
+@pytest.fixture
+def sending(redis_server) -> Callable[..., Harness]:
+    return lambda window, **settings: Harness(redis_server.client(), lambda phones: [accepted(p) for p in phones],
+                                              window=window, **settings)  # fmt: skip
+
+
+def marked(client: redis.Redis, ids: list[str]) -> list[bool]:
+    return [client.hget(keys.message(i), "inflight") not in (None, "0") for i in ids]
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["one-call-task", "checked-by-the-worker"])
+def test_a_shutdown_while_waiting_for_room_leaves_nothing_marked_and_the_messages_queued(
+    sending, redis_client, checked
+):
+    seen: list[list[str | None]] = []
+
+    def shutdown(seconds: float) -> None:
+        seen.append(marked(redis_client, ids))  # what a kill -9 here would leave
+        raise KeyboardInterrupt
+
+    h = sending(full_window(redis_client, sleep=shutdown))
+    ids = h.enqueue([PHONES[0]], phone_checked=True) if checked else h.enqueue()
+    with pytest.raises(KeyboardInterrupt):
+        h.sender.run(ids)
+    assert seen == [[False] * len(ids)]  # waiting for room, unmarked
+    assert h.client.calls == []
+    assert h.states(ids) == [State.QUEUED] * len(ids)
+    assert sorted(h.requeued) == [(i, "normal") for i in ids]
+    assert redis_client.zcard(keys.arrival_window("demo")) == 1  # only the other process's place
+
+
+def test_no_room_in_the_window_defers_the_batch_without_spending_its_budget(sending, redis_client):
+    h = sending(full_window(redis_client), lightsms_limiter_max_wait=0.05, lightsms_retry_window=0.2)
+    ids = h.enqueue()
+    h.sender.run(ids)
+    assert h.client.calls == []
+    records = h.store.get_many(ids)
+    assert [m.state for m in records] == [State.DEFERRED] * 3
+    assert [m.attempts for m in records] == [0, 0, 0]  # waiting for the limit is no failure
+    assert marked(redis_client, ids) == [False] * 3
+    assert redis_client.zcard(keys.arrival_window("demo")) == 1
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["one-call-task", "checked-by-the-worker"])
+def test_a_batch_sent_holds_one_place_ended_after_its_reply_and_leaves_none_held(sending, redis_client, checked):
+    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0)
+    h = sending(window)
+    ids = h.enqueue([PHONES[0]], phone_checked=True) if checked else h.enqueue()
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] * len(ids) and len(h.client.calls) == 1
+    (_, ends_us), = redis_client.zrange(window.key, 0, -1, withscores=True)  # fmt: skip
+    seconds, micros = redis_client.time()
+    assert -1.0 < ends_us / 1e6 - (seconds + micros / 1e6) <= 0  # ended with its reply, not at its bound
+    assert window._take_held() is None  # nothing left for this thread's next request
+
+
+def test_a_task_with_nothing_left_to_send_frees_the_place_it_took(sending, redis_client):
+    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0)
+    h = sending(window)
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    h.store.redis.hset(keys.message(ids[0]), "valid_until", "1")  # expired before it could go
+    h.sender.run(ids)
+    assert h.client.calls == [] and h.states(ids) == [State.FAILED]
+    assert redis_client.zcard(window.key) == 0 and window._take_held() is None
