@@ -103,7 +103,8 @@ class Watchdog:
         """Mark the request as (about to be) written; False when the deadline already fired, so
         nothing was written and nothing must be."""
         with self._lock:
-            if ticket.fired:
+            # Past its deadline but not yet fired (the watchdog thread has not run since): too late all the same.
+            if ticket.fired or time.monotonic() >= ticket.at:
                 return False
             ticket.written = True
             return True

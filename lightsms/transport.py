@@ -264,7 +264,9 @@ class Transport:
         then, and held until the deadline: the request is never written after it)."""
         where = endpoint or _path_of(url)
         left = self.deadline if since is None else self.deadline - (time.monotonic() - since)
-        with watchdog.guard(max(left, 0.0)) as ticket:
+        if left <= 0:
+            raise self._deadline_error(where, url, written=False)
+        with watchdog.guard(left) as ticket:
             _, body, failure = self._exchange(url, params, where, ticket)
         # guard() has disarmed the ticket: `fired` is final. A shut-down socket may have made
         # requests raise anything, or nothing (a reply cut short can look complete).

@@ -4,11 +4,12 @@ around timestamp.php; a refusal (NotSentError) means nothing reached LightSMS.""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from lightsms.errors import NotSentError
+from lightsms.errors import ConnectError, NotSentError
 from tests.lightsms.conftest import PHONE_A, SENDER, ClientFactory, Sim
 
 
@@ -39,5 +40,16 @@ def test_a_refused_admission_sends_nothing_and_raises_as_it_is(make_client: Clie
 
     client = make_client(admission=admission)
     with pytest.raises(Refused, match="send.php not sent: no room"):
+        client.send([PHONE_A], "hello", sender=SENDER)
+    assert "send" not in sim.endpoints()
+
+
+def test_a_request_whose_deadline_passed_since_its_admission_is_never_written(make_client: ClientFactory, sim: Sim):
+    @contextlib.contextmanager
+    def admitted_long_ago(endpoint: str) -> Iterator[float]:
+        yield time.monotonic() - 60  # a place taken a minute ago (the process was paused since)
+
+    client = make_client(admission=admitted_long_ago, deadline=5.0)
+    with pytest.raises(ConnectError, match="send.php: no connection .* within the 5 s deadline; not sent"):
         client.send([PHONE_A], "hello", sender=SENDER)
     assert "send" not in sim.endpoints()

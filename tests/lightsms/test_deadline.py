@@ -14,7 +14,7 @@ import pytest
 
 from lightsms import errors
 from lightsms.client import LightSmsClient
-from lightsms.deadline import watchdog
+from lightsms.deadline import Ticket, watchdog
 from lightsms.transport import Transport, classify_exception
 from tests.support.polling import wait_until
 from tests.support.sim_process import SimAdmin, SimProcess
@@ -413,3 +413,10 @@ def test_trickled_send_is_ambiguous_within_the_deadline_and_was_accepted(
     assert result.accepted
     assert [m["text"] for m in sim_admin.messages()] == ["Trickled", "Next"]
     assert [r["outcome"] for r in sim_admin.requests("send")] == ["trickle", "accepted"]
+
+
+def test_a_request_past_its_deadline_is_not_written_even_before_the_watchdog_fires():
+    late = Ticket(time.monotonic() - 0.001)  # never armed: no watchdog will fire it
+    assert not watchdog.begin_write(late) and not late.written
+    due = Ticket(time.monotonic() + 5)
+    assert watchdog.begin_write(due) and due.written
