@@ -10,8 +10,8 @@ This window does not depend on timing. Each signed request enters it in Redis be
 TIME), and leaves it once its reply came; it may enter only while fewer than `limit` requests are under
 way or ended less than a second ago. LightSMS dates a request between those two moments, so in any
 second of its arrivals, the last request to enter counted every other one: at most `limit`. A request
-is never written after its deadline counted from entering (the transport refuses), so one under way
-holds its place until then, and a second more; one that got no reply keeps it that long too.
+is never written later than a second after asking for its place (the transport refuses), so one
+under way holds its place until its deadline and that second; one that got no reply keeps it as long.
 
 The price: a request holds its place for a second plus its own duration, so a limit of 50 at 100 ms per
 request allows about 45 a second, and at most `limit` requests are under way at once. A request that
@@ -46,8 +46,11 @@ log = logging.getLogger("lightsms_queue.limiter")
 
 # LightSMS's second, and room for the two clocks' rates to differ over it (microseconds).
 WIDTH_US = 1_001_000
-# A request under way holds its place until its deadline and this much more.
+# A place is good for a request written within this of asking for it, to the request's deadline: a
+# request under way holds its place that long (deadline and this) and is never written later.
 UNDER_WAY_SLACK = 1.0
+# A place held for a request (the send path's, taken before the mark) is used only this fresh.
+HELD_FRESH = 0.5
 # Let in this long after the patience ran out (a Redis call that stalled): not sent after all. A
 # request entered after the in-flight mark (a re-sign after a clock refusal) must not eat into the
 # lease room it was marked with.
@@ -71,7 +74,7 @@ def window_limit(rate: float) -> int:
 @dataclass(frozen=True, slots=True)
 class Place:
     """A place in the window: its member, and when (time.monotonic) it was asked for, which is
-    before Redis read its clock for it: the request's deadline counts from here."""
+    before Redis read its clock for it: the place's bound counts from no earlier than this."""
 
     member: str
     asked_at: float
@@ -104,14 +107,20 @@ class ArrivalWindow:
     @contextlib.contextmanager
     def admitted(self, endpoint: str) -> Iterator[float]:
         """Around one request to `endpoint`: the place this thread holds, or a new one (waiting for
-        room up to the patience); yields when it was asked for (the deadline counts from there). Once
-        the request is over: a reply ends the place now, no connection frees it, no reply keeps it
-        until its bound. Raises NotSentError when it cannot enter."""
+        room up to the patience); yields the moment after which the request must not be written (its
+        place covers a request written by then to its deadline). Once the request is over: a reply
+        ends the place now, no connection frees it, no reply keeps it until its bound. Raises
+        NotSentError when it cannot enter."""
         place = self._take_held()
+        if place is not None and self._clock() - place.asked_at > HELD_FRESH:
+            # Taken before work that took long (a claim that waited for Redis, LightSMS's clock read):
+            # a new place now, without waiting, since the batch is marked in flight by now.
+            self._free(place)
+            place = self.enter(endpoint, patience=0.0, stall=STALL)
         if place is None:
             place = self.enter(endpoint, patience=self.patience, stall=STALL)
         try:
-            yield place.asked_at
+            yield place.asked_at + UNDER_WAY_SLACK
         except ConnectError:  # it never reached LightSMS
             self._free(place)
             raise

@@ -16,7 +16,7 @@ from .arrival_window import ArrivalWindow, window_limit
 from .redis_client import store_client
 from .settings import Settings
 
-# The window's own Redis client, when the caller has none to lend: fail fast, one quick retry.
+# The window's own Redis client, when the caller has none to lend: fail fast.
 WINDOW_REDIS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0}
 
 

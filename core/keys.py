@@ -81,7 +81,7 @@ def limiter(login: str) -> str:
 
 
 def arrival_window(login: str) -> str:
-    """The requests to LightSMS in the last second, and those under way (worker/arrival_window.py)."""
+    """The requests to LightSMS in the last second, and those under way (core/arrival_window.py)."""
     return PREFIX + "arrivals:" + login
 
 

@@ -118,8 +118,8 @@ class LightSmsClient:
         self.transport = Transport(timeout=timeout, deadline=deadline, pool_size=pool_size)
         self.clock = ServerClock(self.server_time, refresh_interval=clock_refresh_interval)
         # Entered around every signed request, the ones LightSMS counts (timestamp.php is not signed);
-        # it may refuse one by raising NotSentError, and gives when (time.monotonic) the request's
-        # deadline starts, or None for now. core/arrival_window.py holds the rate limit with it.
+        # it may refuse one by raising NotSentError, and gives the moment (time.monotonic) after which
+        # the request must not be written, or None. core/arrival_window.py holds the rate limit with it.
         self._admission = admission or (lambda _endpoint: contextlib.nullcontext())
 
     def __repr__(self) -> str:
@@ -265,9 +265,9 @@ class LightSmsClient:
     def _request(self, endpoint: str, params: dict[str, str], timestamp: int, parse: Callable[[str], T]) -> T:
         query = {**params, "login": self.login, "timestamp": str(timestamp), "return": self.response_format}
         query["signature"] = sign(query, self._api_key.reveal())
-        with self._admission(f"{endpoint}.php") as since:
+        with self._admission(f"{endpoint}.php") as write_by:
             body = self.transport.get(f"{self.base_url}{endpoint}.php", query, endpoint=f"{endpoint}.php",
-                                      since=since)  # fmt: skip
+                                      write_by=write_by)  # fmt: skip
         return parse(body)
 
     def close(self) -> None:

@@ -39,10 +39,11 @@ _COMPACT_AT = 1024
 class Ticket:
     """One request's deadline: `at` (time.monotonic()), the socket it guards, what happened."""
 
-    __slots__ = ("at", "fd", "fired", "written", "live")
+    __slots__ = ("at", "write_by", "fd", "fired", "written", "live")
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, at: float, write_by: float = math.inf) -> None:
         self.at = at
+        self.write_by = write_by  # time.monotonic() after which the request must not be written at all
         self.fd = -1  # our duplicate of the guarded socket's descriptor; -1 = none yet
         self.fired = False  # the deadline passed while armed: the socket was shut down
         self.written = False  # the request started to be written (it may have reached the server)
@@ -76,9 +77,10 @@ class Watchdog:
 
     # --- the request side --------------------------------------------------------------------------
 
-    def arm(self, seconds: float) -> Ticket:
-        """A live ticket due `seconds` from now; the watchdog fires it unless disarmed first."""
-        ticket = Ticket(time.monotonic() + seconds)
+    def arm(self, seconds: float, *, write_by: float = math.inf) -> Ticket:
+        """A live ticket due `seconds` from now, not to be written after `write_by`; the watchdog
+        fires it unless disarmed first."""
+        ticket = Ticket(time.monotonic() + seconds, write_by)
         with self._lock:
             self._seq += 1
             heapq.heappush(self._heap, (ticket.at, self._seq, ticket))
@@ -103,8 +105,14 @@ class Watchdog:
         """Mark the request as (about to be) written; False when the deadline already fired, so
         nothing was written and nothing must be."""
         with self._lock:
-            # Past its deadline but not yet fired (the watchdog thread has not run since): too late all the same.
-            if ticket.fired or time.monotonic() >= ticket.at:
+            if ticket.fired:
+                return False
+            # Past its deadline but not yet fired (the watchdog thread has not run since), or past the
+            # moment it could still be written: too late all the same, and fired, so that it reads as
+            # never written (ConnectError), not as cut short.
+            now = time.monotonic()
+            if now >= ticket.at or now >= ticket.write_by:
+                ticket.fired = True
                 return False
             ticket.written = True
             return True
@@ -134,9 +142,9 @@ class Watchdog:
         return fired
 
     @contextmanager
-    def guard(self, seconds: float) -> Iterator[Ticket]:
+    def guard(self, seconds: float, *, write_by: float = math.inf) -> Iterator[Ticket]:
         """A ticket that is the current one of this thread (see current_ticket) until the block ends."""
-        ticket = self.arm(seconds)
+        ticket = self.arm(seconds, write_by=write_by)
         previous = getattr(_local, "ticket", None)
         _local.ticket = ticket
         try:

@@ -258,15 +258,16 @@ class Transport:
         self.session.mount("https://", self.adapter)
         _install_redactor()
 
-    def get(self, url: str, params: Mapping[str, str], *, endpoint: str = "", since: float | None = None) -> str:
-        """The body of a 200 reply; any other outcome raises a classified LightSmsError. `since`: when
-        (time.monotonic) the deadline started, if before this call (a rate limit's place was taken
-        then, and held until the deadline: the request is never written after it)."""
+    def get(
+        self, url: str, params: Mapping[str, str], *, endpoint: str = "", write_by: float | None = None
+    ) -> str:
+        """The body of a 200 reply; any other outcome raises a classified LightSmsError. `write_by`:
+        the moment (time.monotonic) after which the request must not be written at all (a rate
+        limit's place covers it only that long); past it, not sent (ConnectError)."""
         where = endpoint or _path_of(url)
-        left = self.deadline if since is None else self.deadline - (time.monotonic() - since)
-        if left <= 0:
+        if write_by is not None and time.monotonic() >= write_by:
             raise self._deadline_error(where, url, written=False)
-        with watchdog.guard(left) as ticket:
+        with watchdog.guard(self.deadline, write_by=math.inf if write_by is None else write_by) as ticket:
             _, body, failure = self._exchange(url, params, where, ticket)
         # guard() has disarmed the ticket: `fired` is final. A shut-down socket may have made
         # requests raise anything, or nothing (a reply cut short can look complete).

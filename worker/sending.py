@@ -68,6 +68,8 @@ SLOT_WITH_MARK = 0.02
 # Behind a backlog, the mark is made this long before the slot, not after it: its round trip, and a
 # thread waiting for the GIL meanwhile, do not make the request late (the limiter's LATE).
 MARK_LEAD = 0.01
+# The arrival window could not be asked (Redis not answering): the batch is deferred this long.
+WINDOW_UNCHECKED_WAIT = 1.0
 REQUEST_ROOM = 5.0  # seconds of lease beyond a request's deadline, as the settings require
 
 
@@ -444,16 +446,15 @@ class BatchSender:
             place = self.window.enter("send.php", patience=patience)
         except WindowFullError as full:
             return full.seconds
+        except NotSentError:  # Redis not answering: the batch waits, unmarked, like one behind the limit
+            return WINDOW_UNCHECKED_WAIT
         self.window.hold(place)
         return None
 
     def _place_now(self) -> bool:
         """A place taken now, with no wait: else (no room, or Redis not answering) the slot and the
         mark are not taken together, and the send takes its place later, waiting for room."""
-        try:
-            return self._take_place(patience=0.0) is None
-        except NotSentError:
-            return False
+        return self._take_place(patience=0.0) is None
 
     def _release_place(self) -> None:
         if self.window is not None:

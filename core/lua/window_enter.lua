@@ -7,8 +7,7 @@
 -- ARGV[2]  this request's member (unique)
 -- ARGV[3]  the longest a request can be under way, in microseconds (its score until it leaves)
 -- ARGV[4]  the window's length in microseconds (a second, and a little slack)
--- Returns 0 when the request entered; otherwise the microseconds until the first member ends its second
--- there (nothing written). A request counts from now, before it leaves, until a second after its reply
+-- Returns 0 when the request entered; otherwise the microseconds until a place may free (nothing written). A request counts from now, before it leaves, until a second after its reply
 -- came: LightSMS dates it between the two, so the last of any second's arrivals to enter counted all
 -- the others.
 
@@ -26,5 +25,10 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   end
   return 0
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(first[2]) + width - now)
+-- The soonest place to free: the earliest ended one's, a second after it ended. When every place is
+-- still under way, none frees sooner than a second from now (its end is not known yet).
+local first = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+if first > now then
+  return width
+end
+return math.max(1, first + width - now)

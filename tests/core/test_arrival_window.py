@@ -12,7 +12,15 @@ import time
 import pytest
 import redis
 
-from core.arrival_window import STALL, WIDTH_US, ArrivalWindow, WindowFullError, window_limit
+from core.arrival_window import (
+    HELD_FRESH,
+    STALL,
+    UNDER_WAY_SLACK,
+    WIDTH_US,
+    ArrivalWindow,
+    WindowFullError,
+    window_limit,
+)
 from lightsms.client import LightSmsClient
 from lightsms.errors import AmbiguousError, ConnectError, NotSentError, ThrottledError
 from producers.producer import REDIS_TIMEOUTS
@@ -79,8 +87,9 @@ def test_how_a_request_ended_decides_how_long_its_place_counts(
 ):
     gate = window(redis_client, limit=5, deadline=4.0)
     asked = time.monotonic()
-    with contextlib.suppress(type(raised) if raised else ()), gate.admitted("send.php") as since:
-        assert asked <= since <= time.monotonic()  # the request's deadline counts from before Redis was asked
+    with contextlib.suppress(type(raised) if raised else ()), gate.admitted("send.php") as write_by:
+        # written within a second of asking for its place, it is covered to its deadline
+        assert asked + UNDER_WAY_SLACK <= write_by <= time.monotonic() + UNDER_WAY_SLACK
         if raised:
             raise raised
     ends = ends_in(redis_client, gate.key)
@@ -217,3 +226,30 @@ def test_holding_a_second_place_frees_the_first(redis_client: redis.Redis):
     gate.hold(first)
     gate.hold(gate.enter("send.php", patience=0))
     assert redis_client.zcard(gate.key) == 1 and redis_client.zscore(gate.key, first.member) is None
+
+
+def test_a_held_place_gone_stale_is_freed_and_a_new_one_taken_without_waiting(redis_client: redis.Redis):
+    moved = [0.0]
+    gate = ArrivalWindow(redis_client, login="demo", limit=2, request_deadline=5.0, patience=5.0,
+                         clock=lambda: time.monotonic() + moved[0])  # fmt: skip
+    stale = gate.enter("send.php", patience=0)
+    gate.hold(stale)
+    moved[0] = HELD_FRESH + 0.1  # the claim after it waited for Redis
+    with gate.admitted("send.php") as write_by:
+        assert redis_client.zcard(gate.key) == 1 and redis_client.zscore(gate.key, stale.member) is None
+        assert write_by > stale.asked_at + UNDER_WAY_SLACK  # the new place's moment
+
+
+def test_with_every_place_under_way_a_wait_for_room_asks_again_after_a_second_not_their_bound(
+    redis_client: redis.Redis,
+):
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        redis_client.delete(gate.key)  # the request under way got its reply long ago, say
+
+    gate = ArrivalWindow(redis_client, login="demo", limit=1, request_deadline=13.0, patience=20.0, sleep=sleep)
+    gate.enter("send.php", patience=0)  # under way, its bound 14 s away
+    gate.enter("send.php", patience=20.0)
+    assert len(slept) == 1 and 0.9 < slept[0] <= WIDTH_US / 1e6

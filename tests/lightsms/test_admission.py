@@ -44,10 +44,10 @@ def test_a_refused_admission_sends_nothing_and_raises_as_it_is(make_client: Clie
     assert "send" not in sim.endpoints()
 
 
-def test_a_request_whose_deadline_passed_since_its_admission_is_never_written(make_client: ClientFactory, sim: Sim):
+def test_a_request_past_the_moment_its_admission_covers_is_never_written(make_client: ClientFactory, sim: Sim):
     @contextlib.contextmanager
     def admitted_long_ago(endpoint: str) -> Iterator[float]:
-        yield time.monotonic() - 60  # a place taken a minute ago (the process was paused since)
+        yield time.monotonic() - 60  # a place good for a request written by a minute ago (a paused process)
 
     client = make_client(admission=admitted_long_ago, deadline=5.0)
     with pytest.raises(ConnectError, match="send.php: no connection .* within the 5 s deadline; not sent"):

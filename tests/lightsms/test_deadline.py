@@ -418,5 +418,8 @@ def test_trickled_send_is_ambiguous_within_the_deadline_and_was_accepted(
 def test_a_request_past_its_deadline_is_not_written_even_before_the_watchdog_fires():
     late = Ticket(time.monotonic() - 0.001)  # never armed: no watchdog will fire it
     assert not watchdog.begin_write(late) and not late.written
-    due = Ticket(time.monotonic() + 5)
-    assert watchdog.begin_write(due) and due.written
+    assert late.fired  # so the transport reports it as never written (ConnectError), not as cut short
+    too_late_to_write = Ticket(time.monotonic() + 5, write_by=time.monotonic() - 0.001)
+    assert not watchdog.begin_write(too_late_to_write) and too_late_to_write.fired
+    due = Ticket(time.monotonic() + 5, write_by=time.monotonic() + 5)
+    assert watchdog.begin_write(due) and due.written and not due.fired

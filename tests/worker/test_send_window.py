@@ -4,14 +4,16 @@ later UNKNOWN) that was never sent; no room at all defers the batch without spen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 import redis
 
 from core import keys
-from core.arrival_window import ArrivalWindow
+from core.arrival_window import HELD_FRESH, ArrivalWindow
 from core.states import State
+from producers.producer import REDIS_TIMEOUTS
 from tests.worker.harness import PHONES, Harness, accepted
 
 
@@ -87,3 +89,33 @@ def test_a_task_with_nothing_left_to_send_frees_the_place_it_took(sending, redis
     h.sender.run(ids)
     assert h.client.calls == [] and h.states(ids) == [State.FAILED]
     assert redis_client.zcard(window.key) == 0 and window._take_held() is None
+
+
+def test_a_window_redis_cannot_reach_defers_the_batch_unmarked_without_spending_its_budget(sending, redis_client):
+    unreachable = redis.Redis(host="127.0.0.1", port=9, **REDIS_TIMEOUTS)  # the worker's; nothing listens there
+    window = ArrivalWindow(unreachable, login="demo", limit=5, request_deadline=5.0, patience=1.0)
+    h = sending(window)
+    ids = h.enqueue()
+    h.sender.run(ids)
+    records = h.store.get_many(ids)
+    assert h.client.calls == [] and [m.state for m in records] == [State.DEFERRED] * 3
+    assert [m.attempts for m in records] == [0, 0, 0] and marked(redis_client, ids) == [False] * 3
+
+
+def test_a_claim_that_took_long_after_the_place_was_taken_sends_on_a_new_place(sending, redis_client):
+    moved = [0.0]
+    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0,
+                           clock=lambda: time.monotonic() + moved[0])  # fmt: skip
+    h = sending(window)
+    claim = h.store.claim_to_send
+
+    def slow_claim(*args, **kwargs):
+        taken = claim(*args, **kwargs)
+        moved[0] += HELD_FRESH + 0.5  # the claim waited for Redis
+        return taken
+
+    h.store.claim_to_send = slow_claim  # type: ignore[method-assign]
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] and len(h.client.calls) == 1
+    assert redis_client.zcard(window.key) == 1  # the stale place freed, the new one ended with the reply
