@@ -6,10 +6,11 @@ nothing delays a request between its slot and its arrival at LightSMS by more th
 LightSMS's own front end can delay one by more, and a late request shares its second with the ones
 after it.
 
-This window does not depend on timing. Each signed request enters it in Redis before it leaves (Redis
-TIME), and leaves it once its reply came; it may enter only while fewer than `limit` requests are under
-way or ended less than a second ago. LightSMS dates a request between those two moments, so in any
-second of its arrivals, the last request to enter counted every other one: at most `limit`. A request
+This window does not depend on that timing. Each signed request enters it in Redis before it leaves
+(Redis TIME), and leaves it once its reply came; it may enter only while fewer than `limit` requests
+are under way or ended less than a second ago. LightSMS dates a request between those two moments (it
+reads a request within the request's deadline), so in any second of its arrivals, the last request to
+enter counted every other one: at most `limit`. A request
 is never written later than a second after asking for its place (the transport refuses), so one
 under way holds its place until its deadline and that second; one that got no reply keeps it as long.
 
@@ -49,6 +50,8 @@ WIDTH_US = 1_001_000
 # A place is good for a request written within this of asking for it, to the request's deadline: a
 # request under way holds its place that long (deadline and this) and is never written later.
 UNDER_WAY_SLACK = 1.0
+# A gateway's reply: LightSMS behind it may not have read the request yet.
+GATEWAY_TIMEOUTS = (502, 504)
 # A place held for a request (the send path's, taken before the mark) is used only this fresh.
 HELD_FRESH = 0.5
 # Let in this long after the patience ran out (a Redis call that stalled): not sent after all. A
@@ -99,7 +102,7 @@ class ArrivalWindow:
         self._sleep = sleep
         self._clock = clock
         self._enter = client.register_script(load_script("window_enter.lua"))
-        self._leave = client.register_script(load_script("window_leave.lua"))
+        self._set_end = client.register_script(load_script("window_leave.lua"))
         self._redis = client
         self._held = threading.local()
 
@@ -111,21 +114,24 @@ class ArrivalWindow:
         place covers a request written by then to its deadline). Once the request is over: a reply
         ends the place now, no connection frees it, no reply keeps it until its bound. Raises
         NotSentError when it cannot enter."""
-        place = self._take_held()
-        if place is not None and self._clock() - place.asked_at > HELD_FRESH:
-            # Taken before work that took long (a claim that waited for Redis, LightSMS's clock read):
-            # a new place now, without waiting, since the batch is marked in flight by now.
-            self._free(place)
-            place = self.enter(endpoint, patience=0.0, stall=STALL)
-        if place is None:
+        held = self._take_held()
+        if held is None:
             place = self.enter(endpoint, patience=self.patience, stall=STALL)
+        elif self._clock() - held.asked_at <= HELD_FRESH:
+            place = held
+        else:
+            # Taken before work that took long (a claim that waited for Redis, LightSMS's clock read):
+            # renewed, since it has counted all along; a new one only if it is gone, and without
+            # waiting, since the batch is marked in flight by now.
+            place = self._renewed(endpoint, held) or self.enter(endpoint, patience=0.0, stall=STALL)
         try:
             yield place.asked_at + UNDER_WAY_SLACK
         except ConnectError:  # it never reached LightSMS
             self._free(place)
             raise
         except LightSmsError as error:
-            if not isinstance(error, AmbiguousError):  # a reply came (a 429, a 5xx...)
+            # A reply came (a 429, a 500...), unless from a gateway that may still be waiting on LightSMS.
+            if not isinstance(error, AmbiguousError) or error.http_status not in (None, *GATEWAY_TIMEOUTS):
                 self._end(place)
             raise
         except BaseException:
@@ -156,7 +162,7 @@ class ArrivalWindow:
                 return place
             left = give_up - self._clock()
             if left <= 0:
-                raise WindowFullError(f"{endpoint} not sent: {self.limit} requests already in the last second",
+                raise WindowFullError(f"{endpoint} not sent: the rate limit's {self.limit} in a second already taken",
                                       seconds=wait_us / 1_000_000)  # fmt: skip
             self._sleep(min(wait_us / 1_000_000, left))
 
@@ -176,9 +182,24 @@ class ArrivalWindow:
         self._held.place = None
         return place
 
+    def _renewed(self, endpoint: str, held: Place) -> Place | None:
+        """`held`, good from now again (under way until its bound counted from now); None if gone."""
+        asked_at = self._clock()
+        try:
+            there = int(self._set_end(keys=[self.key], args=[held.member, self._bound_us]))
+        except redis.RedisError as error:
+            raise NotSentError(f"{endpoint} not sent: the rate limit could not be checked "
+                               f"({type(error).__name__})") from None  # fmt: skip
+        if not there:
+            return None
+        if self._clock() - asked_at > STALL:
+            self._free(held)
+            raise NotSentError(f"{endpoint} not sent: renewing its place in the rate limit took too long")
+        return Place(held.member, asked_at)
+
     def _end(self, place: Place) -> None:
         try:
-            self._leave(keys=[self.key], args=[place.member])
+            self._set_end(keys=[self.key], args=[place.member, 0])
         except redis.RedisError as error:  # it leaves by itself once its bound passes: only room lost meanwhile
             log.warning("rate limit: a finished request's place not freed (%s)", type(error).__name__)
 

@@ -29,6 +29,7 @@ from .codes import CLOCK_CODES, FUNDS_CODES, LOGIN_CODES, Outcome, lookup
 
 class LightSmsError(Exception):
     outcome: Outcome = Outcome.AMBIGUOUS
+    http_status: int | None = None  # the HTTP status of the reply it was read from, when one came
 
     def __init__(self, message: str, *, code: int | None = None) -> None:
         super().__init__(message)

@@ -266,7 +266,7 @@ class Transport:
         limit's place covers it only that long); past it, not sent (ConnectError)."""
         where = endpoint or _path_of(url)
         if write_by is not None and time.monotonic() >= write_by:
-            raise self._deadline_error(where, url, written=False)
+            raise ConnectError(f"{where}: not written: too late for its place in the rate limit; not sent")
         with watchdog.guard(self.deadline, write_by=math.inf if write_by is None else write_by) as ticket:
             _, body, failure = self._exchange(url, params, where, ticket)
         # guard() has disarmed the ticket: `fired` is final. A shut-down socket may have made
@@ -343,6 +343,12 @@ class Transport:
 
 
 def classify_status(response: requests.Response, *, where: str) -> LightSmsError:
+    error = _classify_status(response, where=where)
+    error.http_status = response.status_code
+    return error
+
+
+def _classify_status(response: requests.Response, *, where: str) -> LightSmsError:
     status = response.status_code
     if status in _THROTTLED:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))

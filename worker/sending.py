@@ -369,6 +369,10 @@ class BatchSender:
                     # producer, or by the screen
                     return sending, self.client.send([m.phone for m in sending], first.text, sender=first.sender,
                                                      sending_time=first.sending_time, phones_checked=True)  # fmt: skip
+                except WindowFullError as full:
+                    # no room for a place taken after the mark (a re-sign, a stale place gone): nothing
+                    # was written, and waiting for the limit is no failure
+                    raise RateLimited(full.seconds) from None
                 except ThrottledError as exc:
                     left = window - (time.monotonic() - started)
                     if exc.retry_after is not None and exc.retry_after > left:

@@ -22,7 +22,7 @@ from core.arrival_window import (
     window_limit,
 )
 from lightsms.client import LightSmsClient
-from lightsms.errors import AmbiguousError, ConnectError, NotSentError, ThrottledError
+from lightsms.errors import AmbiguousError, ConnectError, LightSmsError, NotSentError, ThrottledError
 from producers.producer import REDIS_TIMEOUTS
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimAdmin, SimProcess
@@ -43,7 +43,8 @@ def test_a_request_waits_while_the_limit_are_under_way_or_ended_less_than_a_seco
     first.__enter__()
     second.__enter__()
     ran = []
-    with pytest.raises(WindowFullError, match="send.php not sent: 2 requests"), gate.admitted("send.php"):
+    taken = "send.php not sent: the rate limit.s 2 in a second"
+    with pytest.raises(WindowFullError, match=taken), gate.admitted("send.php"):
         ran.append(1)
     assert ran == [] and redis_client.zcard(gate.key) == 2  # refused before the request, nothing written
 
@@ -70,6 +71,11 @@ def test_a_request_never_left_holds_its_place_until_its_deadline_has_passed(redi
     assert 8.0 < redis_client.pttl(gate.key) / 1000 <= 9.1  # and the key goes once all have ended
 
 
+def replied(error: LightSmsError, status: int) -> LightSmsError:
+    error.http_status = status  # as the transport reads a reply with that status
+    return error
+
+
 def ends_in(client: redis.Redis, key: str) -> list[float]:
     """Each place's end (its score) less Redis's now, in seconds, soonest first."""
     seconds, micros = client.time()
@@ -80,7 +86,8 @@ def ends_in(client: redis.Redis, key: str) -> list[float]:
 @pytest.mark.parametrize(
     ("raised", "place"),
     [(None, "ends now"), (ThrottledError("a 429 reply"), "ends now"), (ConnectError("refused"), "freed"),
-     (AmbiguousError("no reply"), "kept until its bound"), (KeyboardInterrupt(), "kept until its bound")],
+     (replied(AmbiguousError("HTTP 500"), 500), "ends now"), (AmbiguousError("no reply"), "kept until its bound"),
+     (replied(AmbiguousError("HTTP 504"), 504), "kept until its bound"), (KeyboardInterrupt(), "kept until its bound")],
 )  # fmt: skip
 def test_how_a_request_ended_decides_how_long_its_place_counts(
     redis_client: redis.Redis, raised: BaseException | None, place: str
@@ -228,7 +235,7 @@ def test_holding_a_second_place_frees_the_first(redis_client: redis.Redis):
     assert redis_client.zcard(gate.key) == 1 and redis_client.zscore(gate.key, first.member) is None
 
 
-def test_a_held_place_gone_stale_is_freed_and_a_new_one_taken_without_waiting(redis_client: redis.Redis):
+def test_a_held_place_gone_stale_is_renewed_not_given_up(redis_client: redis.Redis):
     moved = [0.0]
     gate = ArrivalWindow(redis_client, login="demo", limit=2, request_deadline=5.0, patience=5.0,
                          clock=lambda: time.monotonic() + moved[0])  # fmt: skip
@@ -236,8 +243,10 @@ def test_a_held_place_gone_stale_is_freed_and_a_new_one_taken_without_waiting(re
     gate.hold(stale)
     moved[0] = HELD_FRESH + 0.1  # the claim after it waited for Redis
     with gate.admitted("send.php") as write_by:
-        assert redis_client.zcard(gate.key) == 1 and redis_client.zscore(gate.key, stale.member) is None
-        assert write_by > stale.asked_at + UNDER_WAY_SLACK  # the new place's moment
+        assert redis_client.zrange(gate.key, 0, -1) == [stale.member]  # the same place: counted all along
+        assert write_by > stale.asked_at + UNDER_WAY_SLACK + HELD_FRESH  # good for a request written now
+        [under_way] = ends_in(redis_client, gate.key)
+        assert 5.5 < under_way <= 6.0  # its bound counted from the renewal
 
 
 def test_with_every_place_under_way_a_wait_for_room_asks_again_after_a_second_not_their_bound(

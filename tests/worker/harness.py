@@ -32,6 +32,7 @@ class ScriptedClient:
     def __init__(self, answer: Callable[[Sequence[str]], list[PhoneResult]], window: ArrivalWindow | None = None):
         self.answer = answer
         self.window = window  # entered around each send, as the real client does
+        self.write_bys: list[float | None] = []  # what it gave each send: write no later than this
         self.calls: list[list[str]] = []
         self.calls_in_order: list[str] = []  # "ready" and "send", as they came
 
@@ -42,7 +43,8 @@ class ScriptedClient:
              phones_checked: bool = False):  # fmt: skip
         self.calls.append(list(phones))
         self.calls_in_order.append("send")
-        with self.window.admitted("send.php") if self.window else nullcontext():
+        with self.window.admitted("send.php") if self.window else nullcontext() as write_by:
+            self.write_bys.append(write_by)
             return self.answer(phones)
 
 

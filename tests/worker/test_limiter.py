@@ -30,6 +30,7 @@ def limited_stack(module_redis: RedisServer, sim_process: SimProcess) -> Iterato
         stack.start_beat()
         yield stack
     finally:
+        stack.admin.faults(max_rps=None)  # the session's simulator: no limit for the tests after
         stack.stop()
 
 

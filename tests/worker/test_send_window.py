@@ -102,20 +102,48 @@ def test_a_window_redis_cannot_reach_defers_the_batch_unmarked_without_spending_
     assert [m.attempts for m in records] == [0, 0, 0] and marked(redis_client, ids) == [False] * 3
 
 
-def test_a_claim_that_took_long_after_the_place_was_taken_sends_on_a_new_place(sending, redis_client):
-    moved = [0.0]
-    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0,
-                           clock=lambda: time.monotonic() + moved[0])  # fmt: skip
-    h = sending(window)
+def slowed_claim(h: Harness, moved: list[float], *, then: Callable[[], None] = lambda: None) -> None:
     claim = h.store.claim_to_send
 
     def slow_claim(*args, **kwargs):
         taken = claim(*args, **kwargs)
         moved[0] += HELD_FRESH + 0.5  # the claim waited for Redis
+        then()
         return taken
 
     h.store.claim_to_send = slow_claim  # type: ignore[method-assign]
+
+
+def test_a_claim_that_took_long_after_the_place_was_taken_sends_on_its_place_renewed(sending, redis_client):
+    moved = [0.0]
+    now = lambda: time.monotonic() + moved[0]  # noqa: E731 - the window's clock, moved on by the slow claim
+    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0, clock=now)
+    h = sending(window)
+    slowed_claim(h, moved)
     ids = h.enqueue([PHONES[0]], phone_checked=True)
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] and len(h.client.calls) == 1
-    assert redis_client.zcard(window.key) == 1  # the stale place freed, the new one ended with the reply
+    [write_by] = h.client.write_bys
+    assert write_by is not None and write_by > now() + 0.5  # good for a request written now, not long ago
+    assert redis_client.zcard(window.key) == 1  # the same place: it counted all along
+
+
+def test_a_stale_place_gone_with_no_room_left_defers_the_marked_batch_without_spending_its_budget(
+    sending, redis_client
+):
+    moved = [0.0]
+    window = ArrivalWindow(redis_client, login="demo", limit=1, request_deadline=5.0, patience=1.0,
+                           clock=lambda: time.monotonic() + moved[0])  # fmt: skip
+    h = sending(window, lightsms_retry_window=0.0)
+    other = ArrivalWindow(redis_client, login="demo", limit=1, request_deadline=5.0, patience=0.0)
+
+    def place_lost_and_taken() -> None:
+        redis_client.delete(window.key)  # gone (a Redis restart, say), and another process took the room
+        other.enter("send.php", patience=0)
+
+    slowed_claim(h, moved, then=place_lost_and_taken)
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    h.sender.run(ids)
+    [m] = h.store.get_many(ids)
+    assert h.client.calls == [[PHONES[0]]] and h.client.write_bys == []  # the hook refused before any write
+    assert m.state == State.DEFERRED and m.attempts == 0 and marked(redis_client, ids) == [False]
