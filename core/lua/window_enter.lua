@@ -25,6 +25,9 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   end
   return 0
 end
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  return 0  -- run again (redis-py retries once when a reply is lost): the place is already this request's
+end
 -- The soonest place to free: the earliest ended one's, a second after it ended. When every place is
 -- still under way, none frees sooner than a second from now (its end is not known yet).
 local first = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])

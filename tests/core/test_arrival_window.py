@@ -262,3 +262,12 @@ def test_with_every_place_under_way_a_wait_for_room_asks_again_after_a_second_no
     gate.enter("send.php", patience=0)  # under way, its bound 14 s away
     gate.enter("send.php", patience=20.0)
     assert len(slept) == 1 and 0.9 < slept[0] <= WIDTH_US / 1e6
+
+
+def test_the_same_place_asked_again_after_a_lost_reply_is_given_not_refused(redis_client: redis.Redis):
+    gate = window(redis_client, limit=1)
+    place = gate.enter("send.php", patience=0)
+    args = [1, place.member, 6_000_000, WIDTH_US]
+    assert int(gate._enter(keys=[gate.key], args=args)) == 0  # redis-py's one retry, the window full by then
+    assert int(gate._enter(keys=[gate.key], args=[1, "another", 6_000_000, WIDTH_US])) > 0
+    assert redis_client.zcard(gate.key) == 1
