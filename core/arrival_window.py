@@ -10,9 +10,9 @@ This window does not depend on that timing. Each signed request enters it in Red
 (Redis TIME), and leaves it once its reply came; it may enter only while fewer than `limit` requests
 are under way or ended less than a second ago. LightSMS dates a request between those two moments (it
 reads a request within the request's deadline), so in any second of its arrivals, the last request to
-enter counted every other one: at most `limit`. A request
-is never written later than a second after asking for its place (the transport refuses), so one
-under way holds its place until its deadline and that second; one that got no reply keeps it as long.
+enter counted every other one: at most `limit`. A request is never written later than a second after
+asking for its place (the transport refuses), so one under way holds its place until its deadline and
+that second; one that got no reply keeps it as long.
 
 The price: a request holds its place for a second plus its own duration, so a limit of 50 at 100 ms per
 request allows about 45 a second, and at most `limit` requests are under way at once. A request that
@@ -69,6 +69,11 @@ class WindowFullError(NotSentError):
         self.seconds = seconds
 
 
+def _unchecked(endpoint: str, error: redis.RedisError) -> NotSentError:
+    """Unchecked, the request could be the one too many: not sent, retried like any other."""
+    return NotSentError(f"{endpoint} not sent: the rate limit could not be checked ({type(error).__name__})")
+
+
 def window_limit(rate: float) -> int:
     """Requests allowed in any one second at `rate` per second (at least one)."""
     return max(1, math.floor(rate))
@@ -102,7 +107,7 @@ class ArrivalWindow:
         self._sleep = sleep
         self._clock = clock
         self._enter = client.register_script(load_script("window_enter.lua"))
-        self._set_end = client.register_script(load_script("window_leave.lua"))
+        self._set_end = client.register_script(load_script("window_end.lua"))
         self._redis = client
         self._held = threading.local()
 
@@ -134,10 +139,9 @@ class ArrivalWindow:
             if not isinstance(error, AmbiguousError) or error.http_status not in (None, *GATEWAY_TIMEOUTS):
                 self._end(place)
             raise
-        except BaseException:
-            raise  # no reply: under way, for all we know, until its bound
         else:
             self._end(place)
+        # Anything else (no reply, an interrupt): under way, for all we know, until its bound.
 
     # -- the send path: a place taken before the in-flight mark ------------------------------------
     def enter(self, endpoint: str, *, patience: float, stall: float | None = None) -> Place:
@@ -151,9 +155,7 @@ class ArrivalWindow:
             try:
                 wait_us = int(self._enter(keys=[self.key], args=[self.limit, member, self._bound_us, WIDTH_US]))
             except redis.RedisError as error:
-                # Unchecked, the request could be the one too many: not sent, retried like any other.
-                raise NotSentError(f"{endpoint} not sent: the rate limit could not be checked "
-                                   f"({type(error).__name__})") from None  # fmt: skip
+                raise _unchecked(endpoint, error) from None
             if wait_us <= 0:
                 place = Place(member, asked_at)
                 if stall is not None and self._clock() > give_up + stall:
@@ -188,8 +190,7 @@ class ArrivalWindow:
         try:
             there = int(self._set_end(keys=[self.key], args=[held.member, self._bound_us]))
         except redis.RedisError as error:
-            raise NotSentError(f"{endpoint} not sent: the rate limit could not be checked "
-                               f"({type(error).__name__})") from None  # fmt: skip
+            raise _unchecked(endpoint, error) from None
         if not there:
             return None
         if self._clock() - asked_at > STALL:

@@ -1,3 +1,4 @@
+--! include window_ttl.lua
 -- Let one request to LightSMS into the arrival window of a login, if it has room (core/arrival_window.py).
 --
 -- KEYS[1]  the window (a sorted set: one member per request that has not been out for a second; its score,
@@ -7,9 +8,10 @@
 -- ARGV[2]  this request's member (unique)
 -- ARGV[3]  the longest a request can be under way, in microseconds (its score until it leaves)
 -- ARGV[4]  the window's length in microseconds (a second, and a little slack)
--- Returns 0 when the request entered; otherwise the microseconds until a place may free (nothing written). A request counts from now, before it leaves, until a second after its reply
--- came: LightSMS dates it between the two, so the last of any second's arrivals to enter counted all
--- the others.
+-- Returns 0 when the request entered; otherwise the microseconds until a place may free (nothing
+-- written). A request counts from now, before it leaves, until a second after its reply came:
+-- LightSMS dates it between the two, so the last of any second's arrivals to enter counted all the
+-- others.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -18,11 +20,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - widt
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   local bound = tonumber(ARGV[3])
   redis.call('ZADD', KEYS[1], string.format('%.0f', now + bound), ARGV[2])
-  -- never shortened: another process's requests may have a longer deadline
-  local ttl = math.ceil((bound + width) / 1000)
-  if redis.call('PTTL', KEYS[1]) < ttl then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-  end
+  window_lives_at_least(KEYS[1], math.ceil((bound + width) / 1000))
   return 0
 end
 if redis.call('ZSCORE', KEYS[1], ARGV[2]) then

@@ -1,3 +1,4 @@
+--! include window_ttl.lua
 -- A place in the arrival window of a login, given a new end (core/arrival_window.py): its request's
 -- reply came (it ends now), or the place is kept for a request about to be written (it may be under
 -- way until its bound again, counted from now).
@@ -13,9 +14,6 @@ local ends = now + tonumber(ARGV[2])
 local there = redis.call('ZADD', KEYS[1], 'XX', 'CH', string.format('%.0f', ends), ARGV[1])
 if there == 1 then
   -- a second past its end, the place counts for nothing: the key lives at least that long
-  local ttl = math.ceil((ends - now) / 1000) + 1001
-  if redis.call('PTTL', KEYS[1]) < ttl then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-  end
+  window_lives_at_least(KEYS[1], math.ceil((ends - now) / 1000) + 1001)
 end
 return there
