@@ -19,8 +19,10 @@ request allows about 45 a second, and at most `limit` requests are under way at 
 finds no room within its patience is not sent (WindowFullError, a NotSentError), nor is one whose way
 in failed or took too long (Redis down or stalled).
 
-The send path enters before it marks a batch in flight (`enter`, then `hold` for the client's request):
-a wait for room, or a shutdown during it, then leaves nothing marked.
+The send path enters before it marks a batch in flight (`enter`, or `offer` for the claim script to
+enter with the mark; then `hold` for the client's request): a wait for room, or a shutdown during it,
+then leaves nothing marked. It ends its places with the send's outcome (`ends_kept`, `take_ended`):
+the end waits for that one call, a few milliseconds, rather than making a call of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import redis
 from lightsms.errors import AmbiguousError, ConnectError, LightSmsError, NotSentError
 
 from . import keys
-from .store import load_script
+from .store import PlacesEnded, WindowEntry, load_script
 
 __all__ = ["ArrivalWindow", "Place", "WindowFullError", "window_limit"]
 
@@ -137,13 +139,18 @@ class ArrivalWindow:
         except LightSmsError as error:
             # A reply came (a 429, a 500...), unless from a gateway that may still be waiting on LightSMS.
             if not isinstance(error, AmbiguousError) or error.http_status not in (None, *GATEWAY_TIMEOUTS):
-                self._end(place)
+                self._replied(place)
             raise
         else:
-            self._end(place)
+            self._replied(place)
         # Anything else (no reply, an interrupt): under way, for all we know, until its bound.
 
     # -- the send path: a place taken before the in-flight mark ------------------------------------
+    def offer(self) -> tuple[Place, WindowEntry]:
+        """A new place, not entered yet: what a script needs to enter it (claim.lua, with its slot)."""
+        place = Place(uuid.uuid4().hex, self._clock())
+        return place, WindowEntry(self.key, self.limit, place.member, self._bound_us, WIDTH_US)
+
     def enter(self, endpoint: str, *, patience: float, stall: float | None = None) -> Place:
         """A place, waiting up to `patience` for room. WindowFullError when there is none by then;
         NotSentError when Redis cannot be asked, or (`stall` given) when it answered later than
@@ -179,6 +186,36 @@ class ArrivalWindow:
         if place is not None:
             self._free(place)
 
+    def forget_held(self) -> None:
+        """The place this thread held is known not to be in the window (a script did not enter it)."""
+        self._take_held()
+
+    @contextlib.contextmanager
+    def ends_kept(self) -> Iterator[None]:
+        """Within it, the places of this thread's requests whose replies came are kept for the caller
+        to end with its own next call (take_ended); any left are ended on the way out."""
+        self._held.kept = []
+        try:
+            yield
+        finally:
+            left = self.take_ended()
+            self._held.kept = None
+            if left is not None:
+                self.end_now(left)
+
+    def take_ended(self) -> PlacesEnded | None:
+        """The places kept since the last take (see ends_kept), for the caller to end now; None if none."""
+        kept: list[str] | None = getattr(self._held, "kept", None)
+        if not kept:
+            return None
+        self._held.kept = []
+        return PlacesEnded(self.key, tuple(kept))
+
+    def end_now(self, ended: PlacesEnded) -> None:
+        """Places taken (take_ended) that the caller's call did not end after all."""
+        for member in ended.members:
+            self._end(member)
+
     def _take_held(self) -> Place | None:
         place: Place | None = getattr(self._held, "place", None)
         self._held.place = None
@@ -198,9 +235,17 @@ class ArrivalWindow:
             raise NotSentError(f"{endpoint} not sent: renewing its place in the rate limit took too long")
         return Place(held.member, asked_at)
 
-    def _end(self, place: Place) -> None:
+    def _replied(self, place: Place) -> None:
+        """Its reply came: the place ends now, or with the caller's next call (ends_kept)."""
+        kept: list[str] | None = getattr(self._held, "kept", None)
+        if kept is None:
+            self._end(place.member)
+        else:
+            kept.append(place.member)
+
+    def _end(self, member: str) -> None:
         try:
-            self._set_end(keys=[self.key], args=[place.member, 0])
+            self._set_end(keys=[self.key], args=[member, 0])
         except redis.RedisError as error:  # it leaves by itself once its bound passes: only room lost meanwhile
             log.warning("rate limit: a finished request's place not freed (%s)", type(error).__name__)
 

@@ -81,6 +81,30 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowEntry:
+    """A place in the arrival window (core/arrival_window.py) to enter with a claim's slot (claim.lua),
+    as window_enter.lua takes it."""
+
+    key: str
+    limit: int
+    member: str
+    bound_us: int
+    width_us: int
+
+    def args(self) -> list[int | str]:
+        return [self.limit, self.member, self.bound_us, self.width_us]
+
+
+@dataclass(frozen=True, slots=True)
+class PlacesEnded:
+    """Places in the arrival window whose requests' replies came, ended with the outcome's moves
+    (transition.lua)."""
+
+    key: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """What Store.claim_to_send found: the messages now SENDING under the lease, the ids among them
     whose phone is opted out (the STOP confirmation aside), and the ids claimed whose records cannot
@@ -218,15 +242,19 @@ class Store:
     def move(self, move: Move) -> tuple[bool, str]:
         return self.apply([move])[0]
 
-    def apply(self, moves: Iterable[Move], *, amounts: Mapping[str, int] | None = None) -> list[tuple[bool, str]]:
+    def apply(
+        self, moves: Iterable[Move], *, amounts: Mapping[str, int] | None = None, ended: PlacesEnded | None = None
+    ) -> list[tuple[bool, str]]:
         """Each move is atomic on its own; (moved, previous-or-current state) for each. Each move's
-        counter is incremented with it, and `amounts` are added to the counters in the same call.
+        counter is incremented with it, and `amounts` are added to the counters in the same call, and
+        the `ended` places end (with the first chunk of moves; there must be a move).
 
         transition.lua gets the indexes of the allowed states and of the new one, each named by its
         state, and the id_sms map entry with a move to SENT that sets id_sms (see its header)."""
         moves = list(moves)
         amounts = {name: value for name, value in (amounts or {}).items() if value}
-        counting = bool(amounts) or any(m.counter for m in moves)
+        ending = ended is not None and bool(ended.members)
+        counting = bool(amounts) or any(m.counter for m in moves) or ending  # the places come after the counters
         now = time.time()
         moves_keys: list[list[str]] = []
         moves_args: list[list[str | int | float]] = []
@@ -262,6 +290,10 @@ class Store:
                 call_args.append(len(added))
                 for name, value in added.items():
                     call_args += [name, value]
+                if ending and start == 0:
+                    assert ended is not None
+                    call_keys.append(ended.key)
+                    call_args += [len(ended.members), *ended.members]
             calls.append((call_keys, call_args))
         flat = [value for result in self._run_script(self._transition, calls) for value in result]
         return [(bool(int(flat[i])), reply_text(flat[i + 1])) for i in range(0, len(flat), 2)]
@@ -312,21 +344,26 @@ class Store:
 
     def claim_to_send(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, pause_key: str,
-        slot: Slot | None = None, max_wait: float = 0.0,
+        slot: Slot | None = None, max_wait: float = 0.0, place: WindowEntry | None = None,
     ) -> Claim:  # fmt: skip
         """Store.claim unless the account is paused (`pause_key` exists: nothing is claimed), the
         claimed messages whose phone is on the opt-out list flagged: all in one round trip. With a
         `slot`, also begin_send's work when every message claimed would be sent as it is and a slot
-        is at most `max_wait` away: Claim.marked_wait (see claim.lua)."""
+        is at most `max_wait` away: Claim.marked_wait (see claim.lua). With a `place` too, only if the
+        arrival window has room, and the place is entered with the slot (else it is not there)."""
         extra = {"PAUSE": pause_key, "OPTOUT": keys.OPT_OUT}
+        tail: list[int | str] = []
         if slot is not None:
             extra["SLOT"] = slot.key
-        tail = slot.args(max_wait) if slot is not None else []
+            tail += slot.args(max_wait)
+            if place is not None:
+                extra["WINDOW"] = place.key
+                tail += place.args()
         return self._claim_call(message_ids, lease=lease, lease_seconds=lease_seconds, extra=extra, tail=tail)
 
     def _claim_call(
         self, message_ids: Sequence[str], *, lease: str, lease_seconds: float, extra: Mapping[str, str],
-        tail: Sequence[int] = (),
+        tail: Sequence[int | str] = (),
     ) -> Claim:  # fmt: skip
         if not message_ids:
             return Claim()

@@ -33,7 +33,7 @@ from core.pause import AccountCircuit, Pause
 from core.settings import Settings
 from core.states import State
 from core.stats import Stats, amounts
-from core.store import CLAIM_MARK, Move, NoFreeSlot, Slot, Store, attempt_mark
+from core.store import CLAIM_MARK, Move, NoFreeSlot, Slot, Store, WindowEntry, attempt_mark
 from lightsms.codes import SPLIT_CODES, Outcome
 from lightsms.errors import (
     AccountError,
@@ -138,24 +138,26 @@ class BatchSender:
         # UNKNOWN, never sent, if the worker were lost meanwhile.
         one_call = len(message_ids) <= self.settings.lightsms_batch_size
         slot = self._slot() if one_call and not self._limiter_booked() else None
-        if slot is not None and not self._place_now():
-            slot = None  # no room in the window now: claimed unmarked, the send waits for room unmarked
-        try:
-            self._claim_and_send(message_ids, lease, slot)
-        finally:
-            self._release_place()  # a place taken for the claim's mark that no request used
+        with self._ends_kept():
+            try:
+                self._claim_and_send(message_ids, lease, slot)
+            finally:
+                self._release_place()  # a place taken for the claim's mark that no request used
 
     def _claim_and_send(self, message_ids: Sequence[str], lease: str, slot: Slot | None) -> None:
         seconds = self.settings.lightsms_lease_seconds
+        # The claim enters the request's place in the arrival window with its slot and mark, only
+        # when there is room: a batch is never marked to wait for room.
+        place = self._offer_place() if slot is not None else None
         claim = self._durably(
             lambda: self.store.claim_to_send(
                 message_ids, lease=lease, lease_seconds=seconds, pause_key=self.circuit.key, slot=slot,
-                max_wait=SLOT_WITH_MARK,
+                max_wait=SLOT_WITH_MARK, place=place,
             )
         )  # fmt: skip
         marked = self._slot_taken(claim.marked_wait) if claim.marked_wait is not None else None
-        if marked is None:
-            self._release_place()  # taken for a mark the claim did not make: the send takes its own
+        if marked is None and self.window is not None:
+            self.window.forget_held()  # not entered (or taken out) by the claim: the send takes its own
         if claim.next_slot_in is not None:
             self._note_limiter_booked(claim.next_slot_in)
         if claim.pause is not None:
@@ -342,7 +344,7 @@ class BatchSender:
             stop=stop_after_delay(window),
             wait=self._wait_between_attempts(),
             sleep=self.sleep,
-            before_sleep=lambda _: self._end_attempt(in_request, lease, marks[-1]),
+            before_sleep=lambda _: self._between_attempts(in_request, lease, marks[-1]),
             reraise=True,
         )
         for attempt in retrying:
@@ -379,6 +381,11 @@ class BatchSender:
                         raise AskedToWait(exc.retry_after) from None
                     raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _between_attempts(self, sending: list[Message], lease: str, mark: str) -> None:
+        """Before the wait for the next attempt: the attempt's marks and places end now."""
+        self._end_places()
+        self._end_attempt(sending, lease, mark)
 
     def _end_attempt(self, sending: list[Message], lease: str, mark: str) -> None:
         """The request never reached LightSMS: the attempt's in-flight marks go before the wait for
@@ -455,6 +462,26 @@ class BatchSender:
         self.window.hold(place)
         return None
 
+    def _offer_place(self) -> WindowEntry | None:
+        """A place for a script to enter (the claim's), held for this thread's next request."""
+        if self.window is None:
+            return None
+        place, entry = self.window.offer()
+        self.window.hold(place)
+        return entry
+
+    @contextmanager
+    def _ends_kept(self) -> Iterator[None]:
+        """The places of this task's requests end with their outcomes' moves (see _apply)."""
+        with self.window.ends_kept() if self.window is not None else nullcontext():
+            yield
+
+    def _end_places(self) -> None:
+        """Places whose replies came, ended now: before a wait, not held through it."""
+        ended = self.window.take_ended() if self.window is not None else None
+        if ended is not None and self.window is not None:
+            self.window.end_now(ended)
+
     def _place_now(self) -> bool:
         """A place taken now, with no wait: else (no room, or Redis not answering) the slot and the
         mark are not taken together, and the send takes its place later, waiting for room."""
@@ -525,21 +552,27 @@ class BatchSender:
         moved: list[bool] = []
         if plan.moves:
             spent = {**amounts(cost=plan.cost, parts=plan.parts), **plan.counts}
+            # the places of the requests that came to this outcome end with it (one call, not two)
+            ended = self.window.take_ended() if self.window is not None else None
             try:
-                moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves, amounts=spent))]
+                moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves, amounts=spent,
+                                                                                 ended=ended))]  # fmt: skip
             except Exception:
-                # Redis stayed away longer than we wait: the lease and the sweeper take over. What
-                # LightSMS said must not be lost with it: the log keeps it for an operator.
+                # Redis stayed away longer than we wait: the lease and the sweeper take over (and the
+                # places end at their bounds). What LightSMS said must not be lost with it: the log
+                # keeps it for an operator.
                 for move in plan.moves:
                     fields = dict(move.fields)
                     log.error("not recorded: message %s -> %s id_sms=%s error_code=%s", move.message_id,
                               move.to.value, fields.get("id_sms", ""), fields.get("error_code", ""))  # fmt: skip
                 raise
-        elif plan.counts:
-            # waits for a batch found not ours any more: counted all the same (they were waited), as
-            # the limiter counts its own, once: a count lost to a Redis blip is no reason to wait
-            with contextlib.suppress(redis.RedisError):
-                Stats(self.store.redis).record(plan.counts)
+        else:
+            self._end_places()
+            if plan.counts:
+                # waits for a batch found not ours any more: counted all the same (they were waited),
+                # as the limiter counts its own, once: a count lost to a Redis blip is no reason to wait
+                with contextlib.suppress(redis.RedisError):
+                    Stats(self.store.redis).record(plan.counts)
         for move, ok in zip(plan.moves, moved, strict=True):
             if not ok:
                 log.error("message %s changed under our lease; not moved to %s", move.message_id, move.to)

@@ -1,4 +1,5 @@
 --! include reserve_slot.lua
+--! include window.lua
 -- Claim QUEUED messages for one worker under a lease, and return the claimed records whole, so that
 -- the worker need not read them again; in the same call, the account pause and the opt-out list the
 -- worker must heed before sending (one round trip where there were four). Claiming twice under the
@@ -17,12 +18,17 @@
 --                                and every message is moved here, checked by our producer
 --                                (phone_checked), not opted out and not expired (nothing the worker
 --                                would stop before sending), and all go in one send.php call
+--               "WINDOW"         (optional, with "SLOT") the arrival window (window.lua): the slot is
+--                                taken only with a place in it, entered for the request in the same
+--                                call; without room, neither is taken nor any message marked
 -- ARGV[1]     lease token
 -- ARGV[2]     lease length in seconds, from Redis TIME
 -- ARGV[3]     n, the number of messages
 -- ARGV[4..3+n]     the message ids
 -- ARGV[4+n..]      the names of KEYS[n+1..], in order; then, with "SLOT": the limiter's emission
---                  interval and the longest wait for the slot, in microseconds
+--                  interval and the longest wait for the slot, in microseconds; then, with "WINDOW":
+--                  the window's limit, the place's member, its bound and the window's width (µs), as
+--                  window_enter.lua takes them
 -- Returns {pause, slot} followed, in the order asked, for each message that is SENDING under this lease
 -- now, by its id, its opt-out flag ("1": its phone is on the opt-out list and it is not the STOP
 -- confirmation, "0" otherwise) and its whole hash as HGETALL gives it (a flat field, value list). A message moved here leaves its
@@ -33,7 +39,9 @@
 -- lost gives back what it had taken, paused or not). slot is "" when none was asked or the messages
 -- are not all markable; else, as slot_reply writes it, the µs to wait for the slot taken (the
 -- messages are marked in flight, inflight 1), or minus the µs to the next free slot when none is
--- near (nothing taken or marked).
+-- near (nothing taken or marked). With "WINDOW", a place is in the window under the member only when
+-- the messages were marked: a claim run again (its first reply lost), which marks nothing, takes its
+-- first run's place out.
 -- (A QUEUED record has no TTL: every move to a state that is not final persists it.)
 
 local n = tonumber(ARGV[3])
@@ -119,13 +127,24 @@ if named['SLOT'] and #claimed > 0 then
     end
     phones[record['phone'] or ''] = true
   end
+  local extra = 3 + #KEYS + 1  -- the first ARGV after the names
+  local window, member = named['WINDOW'], ARGV[extra + 3]
+  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local width = tonumber(ARGV[extra + 5])
+  if markable and window and window_room(window, tonumber(ARGV[extra + 2]), width, now_us) > 0 then
+    markable = false  -- no room for its request: claimed unmarked, and the send waits for room
+  end
   if markable then
-    local extra = 3 + #KEYS + 1  -- the first ARGV after the names
-    local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
     local wait = reserve_slot(named['SLOT'], tonumber(ARGV[extra]), tonumber(ARGV[extra + 1]), now_us)
     slot = slot_reply(wait, now_us)
-    if wait >= 0 then moved[8] = '1' end  -- marked by the claim, with CLAIM_MARK (see end_attempt.lua)
+    if wait >= 0 then
+      moved[8] = '1'  -- marked by the claim, with CLAIM_MARK (see end_attempt.lua)
+      if window then window_add(window, member, tonumber(ARGV[extra + 4]), width, now_us) end
+    end
   end
+end
+if named['WINDOW'] and moved[8] ~= '1' then
+  redis.call('ZREM', named['WINDOW'], ARGV[3 + #KEYS + 4])
 end
 
 for _, entry in ipairs(claimed) do

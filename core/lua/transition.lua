@@ -1,3 +1,4 @@
+--! include window.lua
 -- Move messages, each from an allowed state to a new one, keeping its state index in step: each move
 -- atomic on its own (one script call carries many moves, one round trip for a batch).
 --
@@ -10,6 +11,11 @@
 -- none), each incremented by 1 when its move is made; then c, and c field, increment pairs added
 -- when any move of the call is made, whichever (what a request cost is spent even when one move
 -- finds its message changed; a call run again after its reply was lost makes none, and adds nothing).
+--
+-- Places ended (optional, after the counters, which are then given even if none is counted): KEYS[k+2]
+-- is a login's arrival window (window.lua); after the counters' arguments come w, and w members of it
+-- whose requests' replies came: each place ends now, whether or not any move is made (the request
+-- was made either way; a place already gone stays gone).
 --
 -- One move's KEYS and ARGV (numbered from 1 within the move):
 --
@@ -157,9 +163,18 @@ if #KEYS > k then
   for _, name in ipairs(order) do
     redis.call('HINCRBY', counters, name, made[name])
   end
+  local c = tonumber(ARGV[a + m + 1])
   if any_made then
-    for j = 1, tonumber(ARGV[a + m + 1]) do
+    for j = 1, c do
       redis.call('HINCRBY', counters, ARGV[a + m + 2 * j], ARGV[a + m + 2 * j + 1])
+    end
+  end
+  if #KEYS > k + 1 then
+    local window, w = KEYS[k + 2], a + m + 2 * c + 2  -- w: where the window's members are counted
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    for j = 1, tonumber(ARGV[w]) do
+      window_set_end(window, ARGV[w + j], 0, now)
     end
   end
 end

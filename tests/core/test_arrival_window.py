@@ -68,7 +68,8 @@ def test_a_request_never_left_holds_its_place_until_its_deadline_has_passed(redi
     seconds, micros = redis_client.time()
     under_way_for = bound_us / 1e6 - (seconds + micros / 1e6)
     assert 7.9 < under_way_for <= 8.0  # the deadline and a second more
-    assert 8.0 < redis_client.pttl(gate.key) / 1000 <= 9.1  # and the key goes once all have ended
+    # and the key goes once all have ended (lengthened by window.lua's 30 s at once, not at each call)
+    assert 9.0 < redis_client.pttl(gate.key) / 1000 <= 9.1 + 30
 
 
 def replied(error: LightSmsError, status: int) -> LightSmsError:

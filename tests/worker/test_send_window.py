@@ -14,6 +14,7 @@ from core import keys
 from core.arrival_window import HELD_FRESH, ArrivalWindow
 from core.states import State
 from producers.producer import REDIS_TIMEOUTS
+from lightsms.errors import ThrottledError
 from tests.worker.harness import PHONES, Harness, accepted
 
 
@@ -147,3 +148,50 @@ def test_a_stale_place_gone_with_no_room_left_defers_the_marked_batch_without_sp
     [m] = h.store.get_many(ids)
     assert h.client.calls == [[PHONES[0]]] and h.client.write_bys == []  # the hook refused before any write
     assert m.state == State.DEFERRED and m.attempts == 0 and marked(redis_client, ids) == [False]
+
+
+def evalsha_calls(client: redis.Redis) -> int:
+    return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def test_a_one_call_send_takes_its_place_with_the_claim_and_ends_it_with_the_outcome(sending, redis_client):
+    """Two script calls for a message sent: the claim (its slot, mark and place) and the outcome's
+    moves (which end the place). A place of its own would be two calls more on every send."""
+    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0)
+    h = sending(window)
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    before = evalsha_calls(redis_client)
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] and evalsha_calls(redis_client) - before == 2
+    (_, ends_us), = redis_client.zrange(window.key, 0, -1, withscores=True)  # fmt: skip
+    seconds, micros = redis_client.time()
+    assert -1.0 < ends_us / 1e6 - (seconds + micros / 1e6) <= 0  # ended, not left to its bound
+
+
+def test_a_place_whose_request_was_refused_ends_before_the_wait_for_the_next_attempt(sending, redis_client):
+    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0)
+    answers = iter([ThrottledError("429", code=None), None])
+
+    def answer(phones):
+        refusal = next(answers)
+        if refusal is not None:
+            raise refusal
+        return [accepted(p) for p in phones]
+
+    h = Harness(redis_client, answer, window=window, lightsms_retry_window=5.0)
+    seen: list[list[float]] = []
+
+    def waited(_: float) -> None:
+        seconds, micros = redis_client.time()
+        now = seconds + micros / 1e6
+        seen.append([score / 1e6 - now for _, score in redis_client.zrange(window.key, 0, -1, withscores=True)])
+
+    h.sender.sleep = waited
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+    h.sender.run(ids)
+    assert h.states(ids) == [State.SENT] and len(h.client.calls) == 2
+    [[refused]] = seen[-1:]  # the 429's place, while waiting: ended at its reply, not held to its bound
+    assert -1.0 < refused <= 0
+    seconds, micros = redis_client.time()
+    ends = [score / 1e6 for _, score in redis_client.zrange(window.key, 0, -1, withscores=True)]
+    assert len(ends) == 2 and max(ends) <= seconds + micros / 1e6  # both ended once all was done
