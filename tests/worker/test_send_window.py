@@ -13,8 +13,8 @@ import redis
 from core import keys
 from core.arrival_window import HELD_FRESH, ArrivalWindow
 from core.states import State
-from producers.producer import REDIS_TIMEOUTS
 from lightsms.errors import ThrottledError
+from producers.producer import REDIS_TIMEOUTS
 from tests.worker.harness import PHONES, Harness, accepted
 
 
