@@ -44,8 +44,10 @@ end
 local function window_set_end(key, member, from_now, now)
   local ends = now + from_now
   local there = redis.call('ZADD', key, 'XX', 'CH', string.format('%.0f', ends), member)
-  if there == 1 then
-    -- a second past its end, the place counts for nothing: the key lives at least that long
+  -- A second past its end, the place counts for nothing: the key lives at least that long. A reply's
+  -- end needs nothing more: its request ended by its bound, a second past which the key lives since
+  -- the place was added (a later end, an outcome recorded late, is only more careful than needed).
+  if there == 1 and from_now > 0 then
     window_lives_at_least(key, math.ceil(from_now / 1000) + 1001)
   end
   return there
