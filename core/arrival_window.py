@@ -193,7 +193,11 @@ class ArrivalWindow:
     @contextlib.contextmanager
     def ends_kept(self) -> Iterator[None]:
         """Within it, the places of this thread's requests whose replies came are kept for the caller
-        to end with its own next call (take_ended); any left are ended on the way out."""
+        to end with its own next call (take_ended); any left are ended on the way out. Within one
+        already, it adds nothing (the outer one ends them)."""
+        if getattr(self._held, "kept", None) is not None:
+            yield
+            return
         self._held.kept = []
         try:
             yield

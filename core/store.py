@@ -254,6 +254,8 @@ class Store:
         moves = list(moves)
         amounts = {name: value for name, value in (amounts or {}).items() if value}
         ending = ended is not None and bool(ended.members)
+        if ending and not moves:
+            raise ValueError("places end with a move: with none, end them with the window itself")
         counting = bool(amounts) or any(m.counter for m in moves) or ending  # the places come after the counters
         now = time.time()
         moves_keys: list[list[str]] = []

@@ -557,14 +557,16 @@ class BatchSender:
             try:
                 moved = [ok for ok, _ in self._durably(lambda: self.store.apply(plan.moves, amounts=spent,
                                                                                  ended=ended))]  # fmt: skip
-            except Exception:
-                # Redis stayed away longer than we wait: the lease and the sweeper take over (and the
-                # places end at their bounds). What LightSMS said must not be lost with it: the log
-                # keeps it for an operator.
-                for move in plan.moves:
-                    fields = dict(move.fields)
-                    log.error("not recorded: message %s -> %s id_sms=%s error_code=%s", move.message_id,
-                              move.to.value, fields.get("id_sms", ""), fields.get("error_code", ""))  # fmt: skip
+            except BaseException as failure:
+                if ended is not None and self.window is not None:
+                    self.window.end_now(ended)  # best effort: else they hold room until their bounds
+                if isinstance(failure, Exception):
+                    # Redis stayed away longer than we wait: the lease and the sweeper take over. What
+                    # LightSMS said must not be lost with it: the log keeps it for an operator.
+                    for move in plan.moves:
+                        fields = dict(move.fields)
+                        log.error("not recorded: message %s -> %s id_sms=%s error_code=%s", move.message_id,
+                                  move.to.value, fields.get("id_sms", ""), fields.get("error_code", ""))  # fmt: skip
                 raise
         else:
             self._end_places()

@@ -40,8 +40,8 @@
 -- are not all markable; else, as slot_reply writes it, the µs to wait for the slot taken (the
 -- messages are marked in flight, inflight 1), or minus the µs to the next free slot when none is
 -- near (nothing taken or marked). With "WINDOW", a place is in the window under the member only when
--- the messages were marked: a claim run again (its first reply lost), which marks nothing, takes its
--- first run's place out.
+-- the messages were marked. A claim run again (its first reply lost) marks nothing: it takes its
+-- first run's in-flight marks (CLAIM_MARK) and place out.
 -- (A QUEUED record has no TTL: every move to a state that is not final persists it.)
 
 local n = tonumber(ARGV[3])
@@ -86,6 +86,13 @@ for i = 1, n do
     table.insert(to_sending, id)
     table.insert(claimed, {id, record, key, true})
   elseif record['state'] == 'SENDING' and record['lease'] == lease then
+    if record['inflight'] == '1' and record['mark'] == '0' then
+      -- marked by this claim's first run, whose reply was lost: no request has started (the worker
+      -- is still claiming), and this run marks nothing, so the mark goes: a batch that now waits
+      -- for its slot or room, unmarked, is queued again if its worker is lost, not held UNKNOWN
+      redis.call('HSET', key, 'inflight', '0')
+      record['inflight'] = '0'
+    end
     table.insert(claimed, {id, record, key, false})
   end
 end

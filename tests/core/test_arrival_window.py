@@ -272,3 +272,13 @@ def test_the_same_place_asked_again_after_a_lost_reply_is_given_not_refused(redi
     assert int(gate._enter(keys=[gate.key], args=args)) == 0  # redis-py's one retry, the window full by then
     assert int(gate._enter(keys=[gate.key], args=[1, "another", 6_000_000, WIDTH_US])) > 0
     assert redis_client.zcard(gate.key) == 1
+
+
+def test_places_kept_in_a_nested_keeping_are_ended_by_the_outer_one(redis_client: redis.Redis):
+    gate = window(redis_client, limit=5, deadline=7.0)
+    with gate.ends_kept():
+        with gate.ends_kept():
+            with gate.admitted("send.php"):
+                pass
+        ended = gate.take_ended()  # the inner one left it for the outer one's call
+    assert ended is not None and len(ended.members) == 1

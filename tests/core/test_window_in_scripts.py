@@ -87,6 +87,25 @@ def test_a_claim_run_again_after_its_reply_was_lost_takes_its_place_out(store, r
     again = store.claim_to_send(["a"], **args)  # type: ignore[arg-type]
     assert [m.id for m in again.messages] == ["a"] and again.marked_wait is None
     assert place.member not in places(redis_client, gate)
+    # nor its in-flight mark: the batch now waits for its slot or room unmarked (a worker lost
+    # meanwhile leaves it to be queued again, not UNKNOWN), and its first attempt marks it itself
+    assert redis_client.hget("sms:msg:a", "inflight") == "0" and not again.messages[0].inflight
+
+
+def test_a_claim_run_again_leaves_a_mark_that_is_not_its_own(store, redis_client):
+    """Only the claim's own mark (CLAIM_MARK) is taken out: one an attempt made (begin_send, a mark
+    of its own) means a request may have started, and stays."""
+    gate = window(redis_client, limit=5)
+    store.create([_checked("a")])
+    claim(store, ["a"], gate)
+    assert store.begin_send(["a"], lease="L1", lease_seconds=30, mark="attempt-2") == {"a"}
+    _, again = claim(store, ["a"], gate)
+    assert redis_client.hget("sms:msg:a", "inflight") == "1" and again.messages[0].inflight
+
+
+def test_places_need_a_move_to_end_with(store, redis_client):
+    with pytest.raises(ValueError, match="end with a move"):
+        store.apply([], ended=PlacesEnded("sms:arrivals:demo", ("m",)))
 
 
 def test_the_outcome_ends_its_places_whether_or_not_a_move_is_made(store, redis_client):

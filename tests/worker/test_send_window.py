@@ -195,3 +195,19 @@ def test_a_place_whose_request_was_refused_ends_before_the_wait_for_the_next_att
     seconds, micros = redis_client.time()
     ends = [score / 1e6 for _, score in redis_client.zrange(window.key, 0, -1, withscores=True)]
     assert len(ends) == 2 and max(ends) <= seconds + micros / 1e6  # both ended once all was done
+
+
+def test_an_outcome_that_cannot_be_recorded_still_ends_its_place(sending, redis_client):
+    window = ArrivalWindow(redis_client, login="demo", limit=5, request_deadline=5.0, patience=1.0)
+    h = sending(window)
+    ids = h.enqueue([PHONES[0]], phone_checked=True)
+
+    def refused(*args, **kwargs):
+        raise redis.ResponseError("OOM command not allowed")  # not a Redis outage: not retried
+
+    h.store.apply = refused  # type: ignore[method-assign]
+    with pytest.raises(redis.ResponseError):
+        h.sender.run(ids)
+    (_, ends_us), = redis_client.zrange(window.key, 0, -1, withscores=True)  # fmt: skip
+    seconds, micros = redis_client.time()
+    assert ends_us / 1e6 <= seconds + micros / 1e6  # ended, not left to hold room until its bound
