@@ -15,6 +15,7 @@ from typing import Any
 
 from kombu import Connection, Queue
 
+from .kombu_publish import reuse_publish_client
 from .settings import CoreSettings
 
 __all__ = ["EventPublisher", "broker_connection"]
@@ -58,6 +59,7 @@ class EventPublisher:
                     time.sleep(delay)
 
     def _publish_once(self, queue: Queue, event: Mapping[str, Any], headers: Mapping[str, Any] | None) -> None:
+        reuse_publish_client(self.connection.default_channel)  # one Redis client per channel, not per event
         producer = self.connection.Producer(serializer="json")
         # Through the default exchange, routed by the queue's name: it needs no binding. A Redis
         # broker that restarted empty has lost kombu's binding set, and a publish through the

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Any
 
 import redis
 from celery import Celery
 
 from core.contract import EXCHANGE, QUEUES, SEND_TASK, send_payload
+from core.kombu_publish import NotRecorded, recording, reuse_publish_client
 from core.settings import CoreSettings
 from core.states import Priority
 
@@ -74,15 +74,11 @@ class Dispatcher:
             channel = producer.channel
             if not _same_redis(channel, store):
                 return None
-            reuse_publish_client(channel)
-            writes: list[tuple[str, str]] = []
-            channel._lightsms_recording = writes
-            try:
-                self._publish(producer, message_ids, priority)
-            except _NotRecorded:
-                return None
-            finally:
-                channel._lightsms_recording = None
+            with recording(channel) as writes:
+                try:
+                    self._publish(producer, message_ids, priority)
+                except NotRecorded:
+                    return None
             return writes or None
 
     def _publish(self, producer: Any, message_ids: list[str], priority: str) -> int:
@@ -99,24 +95,6 @@ class Dispatcher:
                 argsrepr=shown(args), kwargsrepr="{}", **options,
             )  # fmt: skip
         return len(batches)
-
-
-class _NotRecorded(Exception):
-    """kombu asked the recording client for more than an LPUSH."""
-
-
-class _Recorder:
-    """Stands in for kombu's Redis client while a publish is recorded: keeps what it would LPUSH."""
-
-    def __init__(self, writes: list[tuple[str, str]]) -> None:
-        self._writes = writes
-
-    def lpush(self, key: str, value: str) -> int:
-        self._writes.append((key, value))
-        return len(self._writes)
-
-    def __getattr__(self, name: str) -> Any:
-        raise _NotRecorded(name)
 
 
 def _same_redis(channel: Any, store: redis.Redis) -> bool:
@@ -139,33 +117,3 @@ def shown(args: list[Any]) -> str:
     own 1,024 characters: what Celery's saferepr would give, for a fraction of its cost."""
     text = repr(args)
     return text if len(text) <= ARGSREPR_MAX else text[: ARGSREPR_MAX - 3] + "..."
-
-
-def reuse_publish_client(channel: Any) -> None:
-    """Publish through one Redis client per kombu channel instead of a new one per message.
-
-    kombu's Redis channel builds a new redis.Redis for every publish (`conn_or_acquire` without a
-    client: `_create_client()`), which cost about as much as the LPUSH itself. The client it builds
-    wraps the channel's own connection pool, so keeping one per channel changes nothing else: the
-    same pool, the same reconnects (and Sentinel failovers). A channel kombu builds again after an
-    error gets its own on its first publish. Other transports (AMQP) are left as they are."""
-    if getattr(channel, "_lightsms_publish_client", None) is not None or not hasattr(channel, "_create_client"):
-        return
-    if not callable(getattr(channel, "conn_or_acquire", None)):
-        return
-    client = channel._create_client()
-    original = channel.conn_or_acquire
-
-    @contextmanager
-    def conn_or_acquire(client_: Any = None) -> Any:
-        if client_ is not None:  # a caller's own client (kombu's polling): as before
-            with original(client_) as given:
-                yield given
-        elif channel._lightsms_recording is not None:  # Dispatcher.recorded
-            yield _Recorder(channel._lightsms_recording)
-        else:
-            yield client
-
-    channel._lightsms_publish_client = client
-    channel._lightsms_recording = None
-    channel.conn_or_acquire = conn_or_acquire

@@ -277,8 +277,7 @@ def test_the_same_place_asked_again_after_a_lost_reply_is_given_not_refused(redi
 def test_places_kept_in_a_nested_keeping_are_ended_by_the_outer_one(redis_client: redis.Redis):
     gate = window(redis_client, limit=5, deadline=7.0)
     with gate.ends_kept():
-        with gate.ends_kept():
-            with gate.admitted("send.php"):
-                pass
+        with gate.ends_kept(), gate.admitted("send.php"):
+            pass
         ended = gate.take_ended()  # the inner one left it for the outer one's call
     assert ended is not None and len(ended.members) == 1
