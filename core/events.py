@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kombu import Connection, Queue
+from kombu import Connection, Producer, Queue
 
 from .kombu_publish import reuse_publish_client
 from .settings import CoreSettings
@@ -40,6 +40,7 @@ class EventPublisher:
         self.connection = connection
         self._lock = threading.Lock()
         self._declared: set[str] = set()
+        self._producer: Producer | None = None  # on the current connection's channel
 
     def publish(self, queue: Queue, event: Mapping[str, Any], *, headers: Mapping[str, Any] | None = None) -> None:
         """Publish one JSON event to `queue` (declared on first use, and again after a reconnect);
@@ -54,13 +55,16 @@ class EventPublisher:
                     # declare again, since a broker that came back empty has lost the queue too.
                     self.connection.collect()
                     self._declared.clear()
+                    self._producer = None
                     if delay is None:
                         raise
                     time.sleep(delay)
 
     def _publish_once(self, queue: Queue, event: Mapping[str, Any], headers: Mapping[str, Any] | None) -> None:
-        reuse_publish_client(self.connection.default_channel)  # one Redis client per channel, not per event
-        producer = self.connection.Producer(serializer="json")
+        producer = self._producer
+        if producer is None:  # a new connection (see publish): one producer, and one Redis client on
+            reuse_publish_client(self.connection.default_channel)  # its channel, not one per event
+            producer = self._producer = self.connection.Producer(serializer="json")
         # Through the default exchange, routed by the queue's name: it needs no binding. A Redis
         # broker that restarted empty has lost kombu's binding set, and a publish through the
         # queue's own exchange would then be dropped without a word, yet return.
