@@ -53,9 +53,9 @@ class EventPublisher:
                 except self.connection.connection_errors + self.connection.channel_errors:
                     # A connection a broker restart broke: drop it (the next use connects afresh) and
                     # declare again, since a broker that came back empty has lost the queue too.
-                    self.connection.collect()
-                    self._declared.clear()
                     self._producer = None
+                    self._declared.clear()
+                    self.connection.collect()
                     if delay is None:
                         raise
                     time.sleep(delay)
@@ -80,4 +80,6 @@ class EventPublisher:
 
     def close(self) -> None:
         with self._lock:
+            self._producer = None  # a publish after close starts on a connection of its own
+            self._declared.clear()
             self.connection.release()
