@@ -149,18 +149,19 @@ class ArrivalWindow:
     def offer(self) -> tuple[Place, WindowEntry]:
         """A new place, not entered yet: what a script needs to enter it (claim.lua, with its slot)."""
         place = Place(uuid.uuid4().hex, self._clock())
-        return place, WindowEntry(self.key, self.limit, place.member, self._bound_us, WIDTH_US)
+        return place, self._entry(place.member)
 
     def enter(self, endpoint: str, *, patience: float, stall: float | None = None) -> Place:
         """A place, waiting up to `patience` for room. WindowFullError when there is none by then;
         NotSentError when Redis cannot be asked, or (`stall` given) when it answered later than
         `stall` after the patience ran out."""
         member = uuid.uuid4().hex
+        args = self._entry(member).args()
         give_up = self._clock() + patience
         while True:
             asked_at = self._clock()
             try:
-                wait_us = int(self._enter(keys=[self.key], args=[self.limit, member, self._bound_us, WIDTH_US]))
+                wait_us = int(self._enter(keys=[self.key], args=args))
             except redis.RedisError as error:
                 raise _unchecked(endpoint, error) from None
             if wait_us <= 0:
@@ -219,6 +220,10 @@ class ArrivalWindow:
         """Places taken (take_ended) that the caller's call did not end after all."""
         for member in ended.members:
             self._end(member)
+
+    def _entry(self, member: str) -> WindowEntry:
+        """What window_enter.lua (and claim.lua) take to enter the place `member`."""
+        return WindowEntry(self.key, self.limit, member, self._bound_us, WIDTH_US)
 
     def _take_held(self) -> Place | None:
         place: Place | None = getattr(self._held, "place", None)

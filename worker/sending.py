@@ -478,8 +478,7 @@ class BatchSender:
 
     def _end_places(self) -> None:
         """Places whose replies came, ended now: before a wait, not held through it."""
-        ended = self.window.take_ended() if self.window is not None else None
-        if ended is not None and self.window is not None:
+        if self.window is not None and (ended := self.window.take_ended()) is not None:
             self.window.end_now(ended)
 
     def _place_now(self) -> bool:

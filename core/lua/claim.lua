@@ -121,6 +121,8 @@ end
 -- send.php call (worker/batching.py: the same text, sender and sendingTime, no phone twice; the
 -- caller asks only for as many as a call takes): none is marked while another call runs first
 local slot = ''
+local extra = 3 + #KEYS + 1  -- the first ARGV after the names
+local window, member = named['WINDOW'], ARGV[extra + 3]
 if named['SLOT'] and #claimed > 0 then
   local markable = true
   local first, phones = claimed[1][2], {}
@@ -134,8 +136,6 @@ if named['SLOT'] and #claimed > 0 then
     end
     phones[record['phone'] or ''] = true
   end
-  local extra = 3 + #KEYS + 1  -- the first ARGV after the names
-  local window, member = named['WINDOW'], ARGV[extra + 3]
   local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local width = tonumber(ARGV[extra + 5])
   if markable and window and window_room(window, tonumber(ARGV[extra + 2]), width, now_us) > 0 then
@@ -150,8 +150,8 @@ if named['SLOT'] and #claimed > 0 then
     end
   end
 end
-if named['WINDOW'] and moved[8] ~= '1' then
-  redis.call('ZREM', named['WINDOW'], ARGV[3 + #KEYS + 4])
+if window and moved[8] ~= '1' then
+  redis.call('ZREM', window, member)
 end
 
 for _, entry in ipairs(claimed) do
