@@ -64,9 +64,7 @@ def test_a_request_never_left_holds_its_place_until_its_deadline_has_passed(redi
     gate = window(redis_client, limit=1, deadline=7.0)
     lost = gate.admitted("send.php")  # kept: a context manager collected unexited would leave
     lost.__enter__()  # its process is lost mid-request: it never leaves
-    (_, bound_us), = redis_client.zrange(gate.key, 0, 0, withscores=True)  # fmt: skip
-    seconds, micros = redis_client.time()
-    under_way_for = bound_us / 1e6 - (seconds + micros / 1e6)
+    [under_way_for] = ends_in(redis_client, gate.key)
     assert 7.9 < under_way_for <= 8.0  # the deadline and a second more
     # and the key goes once all have ended (lengthened by window.lua's 30 s at once, not at each call)
     assert 9.0 < redis_client.pttl(gate.key) / 1000 <= 9.1 + 30
@@ -77,10 +75,15 @@ def replied(error: LightSmsError, status: int) -> LightSmsError:
     return error
 
 
+def redis_now(client: redis.Redis) -> float:
+    """Redis TIME, in seconds: the window's clock."""
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
+
+
 def ends_in(client: redis.Redis, key: str) -> list[float]:
     """Each place's end (its score) less Redis's now, in seconds, soonest first."""
-    seconds, micros = client.time()
-    now = seconds + micros / 1e6
+    now = redis_now(client)
     return [score / 1e6 - now for _, score in client.zrange(key, 0, -1, withscores=True)]
 
 

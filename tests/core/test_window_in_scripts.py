@@ -13,7 +13,7 @@ import redis
 from core.arrival_window import ArrivalWindow
 from core.states import State
 from core.store import Move, PlacesEnded, Slot, Store
-from tests.core.test_arrival_window import window
+from tests.core.test_arrival_window import redis_now, window
 from tests.core.test_store import _checked, queued
 
 SLOT = Slot("sms:limiter:demo", 1_000)
@@ -23,11 +23,6 @@ NO_PAUSE = "sms:pause:none"
 @pytest.fixture
 def store(redis_server, redis_client) -> Store:
     return Store(redis_server.client(), record_ttl=3600)
-
-
-def redis_now(client: redis.Redis) -> float:
-    seconds, micros = client.time()
-    return seconds + micros / 1e6
 
 
 def places(client: redis.Redis, gate: ArrivalWindow) -> dict[str, float]:

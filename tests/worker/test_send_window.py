@@ -15,6 +15,7 @@ from core.arrival_window import HELD_FRESH, ArrivalWindow
 from core.states import State
 from lightsms.errors import ThrottledError
 from producers.producer import REDIS_TIMEOUTS
+from tests.core.test_arrival_window import ends_in
 from tests.worker.harness import PHONES, Harness, accepted
 
 
@@ -76,9 +77,8 @@ def test_a_batch_sent_holds_one_place_ended_after_its_reply_and_leaves_none_held
     ids = h.enqueue([PHONES[0]], phone_checked=True) if checked else h.enqueue()
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] * len(ids) and len(h.client.calls) == 1
-    (_, ends_us), = redis_client.zrange(window.key, 0, -1, withscores=True)  # fmt: skip
-    seconds, micros = redis_client.time()
-    assert -1.0 < ends_us / 1e6 - (seconds + micros / 1e6) <= 0  # ended with its reply, not at its bound
+    [ends] = ends_in(redis_client, window.key)
+    assert -1.0 < ends <= 0  # ended with its reply, not at its bound
     assert window._take_held() is None  # nothing left for this thread's next request
 
 
@@ -163,9 +163,8 @@ def test_a_one_call_send_takes_its_place_with_the_claim_and_ends_it_with_the_out
     before = evalsha_calls(redis_client)
     h.sender.run(ids)
     assert h.states(ids) == [State.SENT] and evalsha_calls(redis_client) - before == 2
-    (_, ends_us), = redis_client.zrange(window.key, 0, -1, withscores=True)  # fmt: skip
-    seconds, micros = redis_client.time()
-    assert -1.0 < ends_us / 1e6 - (seconds + micros / 1e6) <= 0  # ended, not left to its bound
+    [ends] = ends_in(redis_client, window.key)
+    assert -1.0 < ends <= 0  # ended, not left to its bound
 
 
 def test_a_place_whose_request_was_refused_ends_before_the_wait_for_the_next_attempt(sending, redis_client):
@@ -182,9 +181,7 @@ def test_a_place_whose_request_was_refused_ends_before_the_wait_for_the_next_att
     seen: list[list[float]] = []
 
     def waited(_: float) -> None:
-        seconds, micros = redis_client.time()
-        now = seconds + micros / 1e6
-        seen.append([score / 1e6 - now for _, score in redis_client.zrange(window.key, 0, -1, withscores=True)])
+        seen.append(ends_in(redis_client, window.key))
 
     h.sender.sleep = waited
     ids = h.enqueue([PHONES[0]], phone_checked=True)
@@ -192,9 +189,8 @@ def test_a_place_whose_request_was_refused_ends_before_the_wait_for_the_next_att
     assert h.states(ids) == [State.SENT] and len(h.client.calls) == 2
     [[refused]] = seen[-1:]  # the 429's place, while waiting: ended at its reply, not held to its bound
     assert -1.0 < refused <= 0
-    seconds, micros = redis_client.time()
-    ends = [score / 1e6 for _, score in redis_client.zrange(window.key, 0, -1, withscores=True)]
-    assert len(ends) == 2 and max(ends) <= seconds + micros / 1e6  # both ended once all was done
+    ends = ends_in(redis_client, window.key)
+    assert len(ends) == 2 and max(ends) <= 0  # both ended once all was done
 
 
 def test_an_outcome_that_cannot_be_recorded_still_ends_its_place(sending, redis_client):
@@ -208,6 +204,5 @@ def test_an_outcome_that_cannot_be_recorded_still_ends_its_place(sending, redis_
     h.store.apply = refused  # type: ignore[method-assign]
     with pytest.raises(redis.ResponseError):
         h.sender.run(ids)
-    (_, ends_us), = redis_client.zrange(window.key, 0, -1, withscores=True)  # fmt: skip
-    seconds, micros = redis_client.time()
-    assert ends_us / 1e6 <= seconds + micros / 1e6  # ended, not left to hold room until its bound
+    [ends] = ends_in(redis_client, window.key)
+    assert ends <= 0  # ended, not left to hold room until its bound
