@@ -11,13 +11,15 @@ An event is acked only after its handler returns; a handler that raises gets the
 max_retries times, then it goes to `<queue>.dead` (consumers.dead_letters, `lightsms-queue
 dead-events`). Handlers must be idempotent by event id: delivery is at least once.
 
-Where things live: api.py (run, the decorator), runner.py (EventConsumer, one event's path),
-recovery.py (held events given back after a Redis restart), failures.py (retry header, dead
+Where things live: api.py (run, the decorator), handling.py (one event's path), redis_consumer.py
+(the consumer on a Redis broker: atomic takes, held events given back), redis_envelope.py (kombu's
+message on a Redis list), runner.py (the consumer on RabbitMQ), failures.py (retry header, dead
 record), dead_letters.py (list, requeue, purge `<queue>.dead`), keywords.py (the keyword router).
 """
 
 from .api import ConsumerHandler, handler, run
 from .dead_letters import DeadLetters
+from .redis_consumer import RedisEventConsumer
 from .runner import EventConsumer
 
-__all__ = ["ConsumerHandler", "DeadLetters", "EventConsumer", "handler", "run"]
+__all__ = ["ConsumerHandler", "DeadLetters", "EventConsumer", "RedisEventConsumer", "handler", "run"]

@@ -21,7 +21,9 @@ from core.events import broker_connection
 from core.redis_client import store_client
 from core.settings import CoreSettings, load_core_settings
 
-from .runner import EventConsumer, Handler
+from .handling import Handler
+from .redis_consumer import RedisEventConsumer
+from .runner import EventConsumer
 
 __all__ = ["ConsumerHandler", "handler", "options_of", "run"]
 
@@ -93,10 +95,7 @@ def run(
         with _stop_on_signals(consumer):
             consumer.run()
     finally:
-        # The republishing connection too: on_consume_end closes it only after a clean stop.
-        consumer.on_consume_end(consumer.connection, None)
-        consumer.connection.release()
-        consumer.store.close()
+        consumer.close()
 
 
 def build_consumer(
@@ -107,19 +106,22 @@ def build_consumer(
     prefetch: int | None = None,
     settings: CoreSettings | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> EventConsumer:
-    """The EventConsumer run() runs (not yet connected): for tests and for callers with a loop of their own."""
+) -> EventConsumer | RedisEventConsumer:
+    """The consumer run() runs (not yet connected), for the broker's kind: for tests and for callers
+    with a loop of their own (run(), stop(), close())."""
     settings = settings or load_core_settings()
     options = options_of(handler)
-    return EventConsumer(
-        broker_connection(settings),
-        handler,
-        queue=queue or options.queue or INBOUND_QUEUE_NAME,
-        store=store_client(settings, **STORE_TIMEOUTS),
-        max_retries=_first(max_retries, options.max_retries, settings.lightsms_consumer_max_retries),
-        prefetch=_first(prefetch, options.prefetch, settings.lightsms_consumer_prefetch),
-        should_stop=should_stop,
-    )
+    connection = broker_connection(settings)
+    common: dict[str, Any] = {
+        "queue": queue or options.queue or INBOUND_QUEUE_NAME,
+        "store": store_client(settings, **STORE_TIMEOUTS),
+        "max_retries": _first(max_retries, options.max_retries, settings.lightsms_consumer_max_retries),
+        "should_stop": should_stop,
+    }
+    if connection.transport.driver_type == "redis":
+        return RedisEventConsumer(connection, handler, dead_after=settings.lightsms_consumer_dead_after, **common)
+    prefetch = _first(prefetch, options.prefetch, settings.lightsms_consumer_prefetch)
+    return EventConsumer(connection, handler, prefetch=prefetch, **common)
 
 
 def _first(*values: int | None) -> int:
@@ -127,7 +129,7 @@ def _first(*values: int | None) -> int:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(consumer: EventConsumer) -> Iterator[None]:
+def _stop_on_signals(consumer: EventConsumer | RedisEventConsumer) -> Iterator[None]:
     """SIGTERM and SIGINT finish the event in hand and stop; signals can only be set in the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -119,6 +119,22 @@ def handled(queue: str, handler: str, event_id: str) -> str:
     return f"{PREFIX}handled:{queue}:{handler}:{event_id}"
 
 
+# On a Redis broker (consumers/redis_consumer.py), beside kombu's list named as the queue:
+def consumer_held(queue: str, consumer_id: str) -> str:
+    """List: the event one consumer took off `queue` and has not settled (moved there atomically)."""
+    return f"{PREFIX}consumer:{queue}:{consumer_id}:held"
+
+
+def consumer_alive(queue: str, consumer_id: str) -> str:
+    """Set with a short TTL while that consumer runs: once it lapses, any consumer gives its held event back."""
+    return f"{PREFIX}consumer:{queue}:{consumer_id}:alive"
+
+
+def consumers_of(queue: str) -> str:
+    """Set of the ids of the consumers that may hold an event of `queue`."""
+    return f"{PREFIX}consumers:{queue}"
+
+
 def auto_reply(phone_digest: str) -> str:
     """Set (NX, with the auto-reply period as TTL) when a number got an automatic reply. Named by a
     digest of the number: no phone number in clear in a key name."""

@@ -89,7 +89,9 @@ class CoreSettings(_FromEnvironment):
     lightsms_log_format: Literal["text", "json"] = "text"  # worker, beat and consumers (--log-format wins)
     # Consumers (consumers/) and the keyword router.
     lightsms_consumer_max_retries: int = Field(3, ge=0, le=1000)  # a failing event's redeliveries, then .dead
-    lightsms_consumer_prefetch: int = Field(4, ge=1, le=1000)
+    lightsms_consumer_prefetch: int = Field(4, ge=1, le=1000)  # RabbitMQ; on Redis a consumer holds one
+    # Redis broker: a consumer silent this long is taken for dead, and its held event given back.
+    lightsms_consumer_dead_after: float = Field(30.0, ge=1.0, le=3600.0)
     lightsms_local_stop_words: str = "СТОП"  # comma-separated, besides STOP, STOPALL, UNSUBSCRIBE ...
     lightsms_stop_reply: str = "You will get no more messages from us. Reply START to subscribe again."
     lightsms_start_reply: str = "You are subscribed again. Reply STOP to unsubscribe."

@@ -12,7 +12,8 @@ import redis as redis_lib
 from kombu import Connection
 
 from consumers.api import build_consumer
-from consumers.runner import EventConsumer
+from consumers.redis_consumer import RedisEventConsumer
+from core import keys
 from core.contract import dead_queue_name, event_queue, inbound_event
 from core.events import EventPublisher, broker_connection
 from core.settings import CoreSettings, load_core_settings
@@ -61,13 +62,12 @@ def dead_depth(client: redis_lib.Redis, queue: str = "sms.inbound") -> int:
 @contextmanager
 def running(
     handler: Callable[[dict[str, Any]], object], settings: CoreSettings, **options: Any
-) -> Iterator[EventConsumer]:
-    """An EventConsumer in a thread of this process, stopped (and joined) on exit."""
+) -> Iterator[RedisEventConsumer]:
+    """A consumer on the test Redis in a thread of this process, stopped (and joined) on exit."""
     consumer = build_consumer(handler, settings=settings, **options)
-    # Redis BRPOPs for at most this long: stopping waits for the one in flight (1 s by default).
-    consumer.connection.transport_options["polling_interval"] = 0.1
-    # A short drain timeout: stop() is noticed between drains, and tests should not wait a second for it.
-    thread = threading.Thread(target=lambda: consumer.run(safety_interval=0.1), name="consumer", daemon=True)
+    assert isinstance(consumer, RedisEventConsumer)
+    consumer.poll_seconds = 0.1  # stopping waits for the take in flight (a second by default)
+    thread = threading.Thread(target=consumer.run, name="consumer", daemon=True)
     thread.start()
     try:
         yield consumer
@@ -75,13 +75,17 @@ def running(
         consumer.stop()
         thread.join(timeout=10)
         assert not thread.is_alive(), "the consumer did not stop"
-        consumer.connection.release()
-        consumer.store.close()
+        consumer.close()
+
+
+def held(client: redis_lib.Redis, queue: str = "sms.inbound") -> int:
+    """Events consumers took off `queue` and have not settled (their held lists)."""
+    return sum(int(client.llen(key)) for key in client.scan_iter(keys.consumer_held(queue, "*")))
 
 
 def settled(client: redis_lib.Redis, queue: str = "sms.inbound") -> bool:
-    """Nothing waiting on the queue and nothing held unacked."""
-    return depth(client, queue) == 0 and client.hlen("unacked") == 0
+    """Nothing waiting on the queue and nothing held unsettled (kombu's unacked hash included)."""
+    return depth(client, queue) == 0 and held(client, queue) == 0 and client.hlen("unacked") == 0
 
 
 def wait_settled(client: redis_lib.Redis, queue: str = "sms.inbound", timeout: float = 10) -> None:

@@ -1,5 +1,6 @@
-"""The two moments a Redis outage can strand an event (consumers/recovery.py), made to happen on
-purpose: the ack fails after the handler returned, and the unacked record fails after the pop."""
+"""The moments an outage or a death can strand an event on a Redis broker (consumers/redis_consumer.py),
+made to happen on purpose: the take's reply lost after Redis moved the event, the settlement lost,
+a consumer that died holding an event, and what the settle and session scripts do at their edges."""
 
 from __future__ import annotations
 
@@ -8,47 +9,148 @@ from typing import Any
 
 import pytest
 import redis
-from kombu.message import Message
-from kombu.transport import redis as kombu_redis
 
+from consumers.dead_letters import DeadLetters
+from consumers.redis_consumer import RedisEventConsumer
+from consumers.redis_envelope import new_envelope, read_envelope
+from core import keys
+from core.store import load_script
 from devtools.polling import wait_until
-from tests.consumers.conftest import running, settled, sms
+from tests.consumers.conftest import depth, running, settled, sms
 
 
-def _fail_once(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list[int]:
-    """Make owner.name raise a connection error the first time it is called, as a Redis going away would."""
+def _fail_once(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, *, after: bool) -> list[int]:
+    """owner.name raises a connection error once, as a Redis going away would: before the command
+    reached it (after=False) or after it ran there, its reply lost (after=True)."""
     original = getattr(owner, name)
     failures: list[int] = []
 
     def flaky(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not failures:
-            failures.append(1)
-            raise redis.ConnectionError("Connection closed by server.")
-        return original(self, *args, **kwargs)
+        if failures:
+            return original(self, *args, **kwargs)
+        result = original(self, *args, **kwargs) if after else None
+        if after and result is None:
+            return result  # nothing was taken: wait for a take that moved an event
+        failures.append(1)
+        raise redis.ConnectionError("Connection closed by server.")
 
     monkeypatch.setattr(owner, name, flaky)
     return failures
 
 
-def test_an_event_whose_ack_failed_is_given_back_on_reconnect_and_not_handled_again(
+def test_an_event_moved_but_whose_reply_was_lost_is_given_back_and_handled_once(
     settings, redis_client, publish, monkeypatch, caplog
 ):
     caplog.set_level(logging.INFO, logger="lightsms_queue.consumers")
-    failures = _fail_once(monkeypatch, Message, "ack")
-    seen: list[dict[str, Any]] = []
-    publish(sms(1))
-    with running(seen.append, settings):  # type: ignore[arg-type]
-        # Without the restore it would sit in kombu's unacked hash for the visibility timeout (an hour).
-        wait_until(lambda: failures and settled(redis_client), timeout=10, message="given back and acked")
-    assert seen == [sms(1)]  # the redelivery found the handled key
-    assert "1 held event(s) given back" in caplog.text
-    assert "already handled" in caplog.text
-
-
-def test_an_event_popped_but_not_recorded_as_unacked_is_pushed_back(settings, redis_client, publish, monkeypatch):
-    failures = _fail_once(monkeypatch, kombu_redis.QoS, "append")
+    failures = _fail_once(monkeypatch, redis.Redis, "blmove", after=True)
     seen: list[dict[str, Any]] = []
     publish(sms(2))
     with running(seen.append, settings):  # type: ignore[arg-type]
-        wait_until(lambda: failures and seen and settled(redis_client), timeout=10, message="pushed back and handled")
-    assert seen == [sms(2)]
+        wait_until(lambda: failures and seen and settled(redis_client), timeout=10, message="given back and handled")
+    assert seen == [sms(2)]  # kombu's BRPOP would have lost it: it was in no list Redis kept
+    assert "1 held event(s) given back" in caplog.text
+
+
+def test_an_event_whose_ack_was_lost_is_given_back_and_not_handled_again(
+    settings, redis_client, publish, monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO, logger="lightsms_queue.consumers")
+    failures = _fail_once(monkeypatch, RedisEventConsumer, "settle", after=False)
+    seen: list[dict[str, Any]] = []
+    publish(sms(1))
+    with running(seen.append, settings):  # type: ignore[arg-type]
+        wait_until(lambda: failures and settled(redis_client), timeout=10, message="given back and acked")
+    assert seen == [sms(1)]  # the redelivery found the handled key
+    assert "1 held event(s) given back" in caplog.text and "already handled" in caplog.text
+
+
+def _strand(client: redis.Redis, consumer_id: str, event: bytes, *, alive: bool) -> None:
+    """What a consumer that died holding `event` leaves (its alive mark still set, or lapsed)."""
+    client.lpush(keys.consumer_held("sms.inbound", consumer_id), event)
+    client.sadd(keys.consumers_of("sms.inbound"), consumer_id)
+    if alive:
+        client.set(keys.consumer_alive("sms.inbound", consumer_id), "1", px=60_000)
+
+
+def test_a_dead_consumers_event_is_given_back_and_a_live_ones_is_left_alone(
+    settings, redis_client, publish, caplog
+):
+    caplog.set_level(logging.INFO, logger="lightsms_queue.consumers")
+    publish(sms(1))
+    publish(sms(2))
+    raw_1, raw_2 = redis_client.rpop("sms.inbound"), redis_client.rpop("sms.inbound")
+    _strand(redis_client, "dead-one", raw_1, alive=False)
+    _strand(redis_client, "busy-one", raw_2, alive=True)
+    seen: list[str] = []
+    with running(lambda event: seen.append(event["id"]), settings):
+        wait_until(lambda: seen == ["in-1"] and depth(redis_client, "sms.inbound") == 0, timeout=10,
+                   message="the dead consumer's event handled")  # fmt: skip
+        assert redis_client.lrange(keys.consumer_held("sms.inbound", "busy-one"), 0, -1) == [raw_2]
+    assert not redis_client.sismember(keys.consumers_of("sms.inbound"), "dead-one")
+    assert "consumer dead-one stopped answering: 1 event(s) it held given back" in caplog.text
+
+
+def test_a_stopped_consumer_leaves_nothing_registered(settings, redis_client, publish):
+    seen: list[str] = []
+    publish(sms(1))
+    with running(lambda event: seen.append(event["id"]), settings) as consumer:
+        wait_until(lambda: seen and settled(redis_client), timeout=10, message="handled")
+        assert redis_client.sismember(keys.consumers_of("sms.inbound"), consumer.consumer_id)
+        assert redis_client.pttl(keys.consumer_alive("sms.inbound", consumer.consumer_id)) > 0
+    assert redis_client.smembers(keys.consumers_of("sms.inbound")) == set()
+    assert redis_client.keys(keys.consumer_alive("sms.inbound", "*")) == []
+
+
+# -- the scripts at their edges ------------------------------------------------------------------
+
+HELD, QUEUE, DEAD = keys.consumer_held("q", "c1"), "q", "q.dead"
+
+
+@pytest.fixture
+def settle(redis_client):
+    return redis_client.register_script(load_script("consumer_settle.lua"))
+
+
+@pytest.fixture
+def session(redis_client):
+    script = redis_client.register_script(load_script("consumer_session.lua"))
+    return lambda mode, consumer="c1": script(
+        keys=[keys.consumer_held("q", consumer), QUEUE, keys.consumer_alive("q", consumer), keys.consumers_of("q")],
+        args=[mode, consumer, 5000])
+
+
+def test_settling_an_event_no_longer_held_publishes_nothing(redis_client, settle):
+    # A sweep gave it back while its handler failed: it comes again from the queue, not twice.
+    assert settle(keys=[HELD, QUEUE, DEAD], args=[b"event", b"dead record"]) == 0
+    assert redis_client.llen(DEAD) == 0
+
+
+def test_settling_publishes_and_removes_in_one_step_and_returns_orphans_to_the_front(redis_client, settle):
+    redis_client.rpush(QUEUE, "newer", "older")  # the consuming end is the right
+    redis_client.lpush(HELD, "orphan")  # a take whose reply was lost, then taken again
+    redis_client.lpush(HELD, "event")
+    assert settle(keys=[HELD, QUEUE, DEAD], args=["event", "dead record"]) == 1
+    assert redis_client.lrange(DEAD, 0, -1) == ["dead record"]
+    assert redis_client.llen(HELD) == 0
+    assert redis_client.rpop(QUEUE) == "orphan"  # the next one out
+
+
+def test_a_session_gives_back_in_order_and_a_sweep_spares_the_living(redis_client, session):
+    redis_client.rpush(QUEUE, "later")
+    for event in ("first", "second"):  # taken in this order: each went to the held list's left
+        redis_client.lpush(keys.consumer_held("q", "c1"), event)
+    assert session("sweep") == 2  # c1 has no alive mark: it died holding them
+    assert [redis_client.rpop(QUEUE) for _ in range(3)] == ["first", "second", "later"]
+    assert session("start") == 0
+    redis_client.lpush(keys.consumer_held("q", "c1"), "third")
+    assert session("sweep") == -1  # alive: left alone
+    assert redis_client.llen(keys.consumer_held("q", "c1")) == 1
+    assert session("stop") == 1 and redis_client.rpop(QUEUE) == "third"
+    assert redis_client.smembers(keys.consumers_of("q")) == set()
+
+
+def test_an_envelope_this_consumer_writes_is_what_kombu_reads(connection, redis_client):
+    redis_client.lpush("sms.inbound.dead", new_envelope({"event": {"id": "x"}, "error": "E"}, "sms.inbound.dead"))
+    assert DeadLetters(connection, "sms.inbound").list() == [{"event": {"id": "x"}, "error": "E"}]
+    [raw] = redis_client.lrange("sms.inbound.dead", 0, -1)
+    assert read_envelope(raw.encode()).decode() == {"event": {"id": "x"}, "error": "E"}

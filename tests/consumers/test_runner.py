@@ -15,7 +15,7 @@ from core.contract import event_queue, status_event
 from core.events import EventPublisher, broker_connection
 from core.settings import load_core_settings
 from devtools.polling import wait_until
-from tests.consumers.conftest import dead_depth, depth, running, settled, sms
+from tests.consumers.conftest import dead_depth, depth, held, running, settled, sms
 
 
 def test_an_event_is_acked_only_after_the_handler_returns(settings, redis_client, publish):
@@ -30,11 +30,11 @@ def test_an_event_is_acked_only_after_the_handler_returns(settings, redis_client
     publish(sms(1))
     with running(slow, settings):
         assert entered.wait(10)
-        # In the handler: off the queue, held unacked, not yet recorded as handled.
-        assert depth(redis_client, "sms.inbound") == 0 and redis_client.hlen("unacked") == 1
+        # In the handler: off the queue, on this consumer's held list, not yet recorded as handled.
+        assert depth(redis_client, "sms.inbound") == 0 and held(redis_client) == 1
         assert not redis_client.keys(keys.handled("sms.inbound", "*", "in-1"))
         release.set()
-        wait_until(lambda: redis_client.hlen("unacked") == 0, timeout=10, message="the ack")
+        wait_until(lambda: held(redis_client) == 0, timeout=10, message="the ack")
     assert seen == ["in-1"]
     [key] = redis_client.keys(keys.handled("sms.inbound", "*", "in-1"))
     assert key.endswith("test_runner.test_an_event_is_acked_only_after_the_handler_returns.<locals>.slow:in-1")

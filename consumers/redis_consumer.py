@@ -1,0 +1,278 @@
+"""RedisEventConsumer: one handler over one event queue on a Redis broker, without losing an event to
+a Redis that goes away mid-pop.
+
+kombu's Redis transport pops a message (BRPOP) and only then records it as unacked; a Redis killed
+between its pop (already in the AOF) and the reply reaching us leaves the event nowhere. Here the
+take is one atomic move (BLMOVE) from the queue's list to this consumer's own held list
+(core.keys.consumer_held), so an event is always in exactly one list Redis keeps:
+- settled: consumer_settle.lua takes it off the held list and, for a retry or a dead record, pushes
+  the new message in the same step;
+- this consumer reconnects or stops: consumer_session.lua gives its held list back to the front of
+  the queue (the handled key makes a redelivery after a successful return a no-op);
+- this consumer dies (kill -9, a lost host): its alive mark (core.keys.consumer_alive, renewed by a
+  thread) lapses after LIGHTSMS_CONSUMER_DEAD_AFTER, and any other consumer of the queue, sweeping
+  the registry (core.keys.consumers_of), gives its held list back.
+
+A consumer holds one event at a time (prefetch is RabbitMQ's), and reads the queue's own list: kombu
+puts a message published with a priority above 0 on lists of its own, and no publisher here does.
+One event's path is handling.py's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from kombu import Connection
+from kombu.exceptions import OperationalError
+
+from core import keys
+from core.contract import dead_queue_name
+from core.errors import ConfigError
+from core.store import load_script
+
+from .failures import RETRIES_HEADER, retries_of
+from .handling import STORE_ERRORS, EventHandling, Handler
+from .redis_envelope import Envelope, EnvelopeError, new_envelope, read_envelope
+
+__all__ = ["RedisEventConsumer"]
+
+log = logging.getLogger("lightsms_queue.consumers")
+
+POLL_SECONDS = 1.0  # how long a take waits for an event: a stop is noticed within it
+RECONNECT_DELAYS = (0.2, 0.7, 1.2, 2.0, 3.0)  # then every 3 s
+MIN_REDIS = (6, 2)  # BLMOVE, LMOVE
+
+
+class RedisEventConsumer:
+    def __init__(
+        self,
+        connection: Connection,
+        handler: Handler,
+        *,
+        queue: str,
+        store: redis.Redis,
+        max_retries: int,
+        dead_after: float,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.queue = queue
+        self.dead_queue = dead_queue_name(queue)
+        self.store = store
+        self.dead_after = dead_after
+        self.poll_seconds = POLL_SECONDS
+        self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.handling = EventHandling(handler, queue=queue, dead_queue=self.dead_queue, store=store,
+                                      max_retries=max_retries, should_stop=lambda: self.should_stop)  # fmt: skip
+        self._should_stop = should_stop
+        self._stop_requested = False
+        self._closed = threading.Event()
+        self._errors: tuple[type[BaseException], ...] = (
+            *connection.connection_errors, *connection.channel_errors, *STORE_ERRORS, OperationalError)
+        self._client: redis.Redis | None = None
+        self._prefix = ""  # kombu's global_keyprefix, when the broker options set one
+        self._in_session = False
+        self._outage_since: float | None = None
+        self._next_sweep = 0.0
+        self._heartbeat: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def should_stop(self) -> bool:
+        return self._stop_requested or bool(self._should_stop and self._should_stop())
+
+    def stop(self) -> None:
+        """Finish the event in hand, then return from run() (safe from a signal handler)."""
+        self._stop_requested = True
+
+    def run(self) -> None:
+        """Consume until stopped, riding out every broker or store outage."""
+        failures = 0
+        try:
+            while not self.should_stop:
+                try:
+                    if not self._in_session:
+                        self._start_session()
+                    if time.monotonic() >= self._next_sweep:
+                        self._sweep()
+                    self._take_one()
+                    failures = 0
+                except self._errors as exc:
+                    self._lost(exc)
+                    self._pause(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
+                    failures += 1
+        finally:  # a handler's BaseException too: what it held goes back now, not once it counts as dead
+            self._end_session()
+        log.info("consumer of %s stopped", self.queue)
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+        if self._client is not None:
+            self._client.close()
+        self.connection.release()
+        self.store.close()
+
+    # -- the session: registered, alive, nothing held from before ------------------------------
+
+    def _start_session(self) -> None:
+        client = self._connect()
+        given = self._session("start", self.consumer_id)
+        self._in_session = True
+        if self._outage_since is not None:
+            took = time.monotonic() - self._outage_since
+            log.warning("broker connection back after %.1fs; %d held event(s) given back", took, given)
+            self._outage_since = None
+        elif given:
+            log.warning("%d held event(s) given back", given)
+        if self._heartbeat is None:
+            self._heartbeat = threading.Thread(target=self._beat, args=(client,), name="consumer-alive", daemon=True)
+            self._heartbeat.start()
+        log.info("consuming %s with %s (max retries %d)",
+                 self.queue, self.handling.handler_name, self.handling.max_retries)  # fmt: skip
+
+    def _end_session(self) -> None:
+        if self._client is None:
+            return
+        try:
+            given = self._session("stop", self.consumer_id)
+        except self._errors as exc:  # the alive mark lapses and another consumer gives it back
+            log.warning("could not give back what this consumer held (%s)", type(exc).__name__)
+            return
+        if given:
+            log.warning("%d held event(s) given back", given)
+
+    def _connect(self) -> redis.Redis:
+        if self._client is None:
+            # Through kombu's channel: the broker URL's every form (sentinels, TLS, sockets) and options.
+            self.connection.ensure_connection(max_retries=1, timeout=5)
+            channel: Any = self.connection.default_channel
+            client = redis.Redis(connection_pool=channel.pool)
+            _check_version(client)
+            self._client = client
+            self._prefix = channel.global_keyprefix or ""
+            self._session_script = self._client.register_script(load_script("consumer_session.lua"))
+            self._settle_script = self._client.register_script(load_script("consumer_settle.lua"))
+        return self._client
+
+    def _session(self, mode: str, consumer_id: str) -> int:
+        key = self._key
+        return int(self._session_script(
+            keys=[key(keys.consumer_held(self.queue, consumer_id)), key(self.queue),
+                  key(keys.consumer_alive(self.queue, consumer_id)), key(keys.consumers_of(self.queue))],
+            args=[mode, consumer_id, int(self.dead_after * 1000)],
+        ))  # fmt: skip
+
+    def _sweep(self) -> None:
+        assert self._client is not None
+        # A dead consumer's event comes back within dead_after and half as much again.
+        self._next_sweep = time.monotonic() + self.dead_after / 2
+        for raw_id in self._client.smembers(self._key(keys.consumers_of(self.queue))):
+            other = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            if other == self.consumer_id:
+                continue
+            given = self._session("sweep", other)
+            if given > 0:
+                log.warning("consumer %s stopped answering: %d event(s) it held given back", other, given)
+
+    def _beat(self, client: redis.Redis) -> None:
+        """Renew the alive mark (and the registration, in case a sweep took it) until closed."""
+        alive = self._key(keys.consumer_alive(self.queue, self.consumer_id))
+        registry = self._key(keys.consumers_of(self.queue))
+        while not self._closed.wait(self.dead_after / 6):
+            if not self._in_session:
+                continue
+            try:
+                with client.pipeline(transaction=True) as pipe:
+                    pipe.set(alive, "1", px=int(self.dead_after * 1000))
+                    pipe.sadd(registry, self.consumer_id)
+                    pipe.execute()
+            except self._errors:
+                pass  # the main loop sees the outage too, and starts a new session after it
+
+    def _lost(self, exc: BaseException) -> None:
+        self._in_session = False
+        if self._client is not None:
+            self._client.connection_pool.disconnect()  # no half-read reply on a socket used again
+        # One line per outage, not one per reconnect attempt (and no traceback: it is not a bug).
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning("broker connection lost (%s); reconnecting", type(exc).__name__)
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.should_stop and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def _key(self, name: str) -> str:
+        return self._prefix + name
+
+    # -- one event -------------------------------------------------------------------------------
+
+    def _take_one(self) -> None:
+        assert self._client is not None
+        taken = self._client.blmove(self._key(self.queue), self._key(keys.consumer_held(self.queue, self.consumer_id)),
+                                    self.poll_seconds, src="RIGHT", dest="LEFT")  # type: ignore[arg-type]  # fmt: skip
+        if taken is None:
+            return
+        raw = taken if isinstance(taken, bytes) else taken.encode()
+        held = _Held(self, raw)
+        try:
+            envelope = read_envelope(raw)
+        except EnvelopeError as exc:
+            self.handling.undecodable(raw, exc, 0, held)
+            return
+        held.envelope = envelope
+        retries = retries_of(envelope.headers)
+        try:
+            body = envelope.decode()
+        except Exception as exc:  # kombu's decode errors, and a content type we do not accept
+            self.handling.undecodable(envelope.body, exc, retries, held)
+            return
+        self.handling.handle(body, retries, held)
+
+    def settle(self, raw: bytes, publish_to: str | None = None, message: bytes | None = None) -> None:
+        held_key = self._key(keys.consumer_held(self.queue, self.consumer_id))
+        targets = [self._key(publish_to)] if publish_to else []
+        args = [raw] if message is None else [raw, message]
+        if not self._settle_script(keys=[held_key, self._key(self.queue), *targets], args=args):
+            log.info("an event of %s was given back before it was settled: it comes again", self.queue)
+
+
+def _check_version(client: redis.Redis) -> None:
+    try:
+        version = str(client.info("server").get("redis_version", ""))
+    except redis.ResponseError:  # INFO not allowed to this user: the first take says it, if anything
+        return
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if numbers and numbers < MIN_REDIS:
+        raise ConfigError(f"the Redis broker is version {version}; consumers need 6.2 or later (BLMOVE)")
+
+
+class _Held:
+    """The settlement (handling.Settlement) of the event this consumer holds."""
+
+    def __init__(self, consumer: RedisEventConsumer, raw: bytes) -> None:
+        self.consumer = consumer
+        self.raw = raw
+        self.envelope: Envelope | None = None
+
+    def ack(self) -> None:
+        self.consumer.settle(self.raw)
+
+    def retry(self, retries: int) -> None:
+        assert self.envelope is not None  # a handler only ran on an event it could read
+        self.consumer.settle(self.raw, self.consumer.queue, self.envelope.again(**{RETRIES_HEADER: retries}))
+
+    def dead(self, record: dict[str, Any]) -> None:
+        self.consumer.settle(self.raw, self.consumer.dead_queue, new_envelope(record, self.consumer.dead_queue))
