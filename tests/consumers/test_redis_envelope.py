@@ -12,8 +12,8 @@ from kombu.exceptions import ContentDisallowed
 
 from consumers.failures import RETRIES_HEADER
 from consumers.redis_consumer import _check_version
-from core.errors import ConfigError
 from consumers.redis_envelope import EnvelopeError, new_envelope, read_envelope
+from core.errors import ConfigError
 
 
 def _kombu(body: bytes, content_type: str = "application/json", **extra: object) -> bytes:
