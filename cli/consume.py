@@ -21,7 +21,7 @@ from core.contract import INBOUND_QUEUE_NAME, event_id
 from core.errors import ConfigError, PayloadError
 from core.events import broker_connection
 from core.logs import LOG_FORMATS, configure_logging, mask_numbers
-from core.redis_client import store_client
+from core.redis_client import FAIL_FAST, store_client
 
 from .context import core_settings, echo_json, fail, json_option, show_phones_option, shown_phone
 
@@ -83,7 +83,7 @@ def _connected(connection: Connection) -> Connection:
 def consume(target: str | None, queue: str | None, keywords: bool, max_retries: int | None,
             prefetch: int | None, log_format: str | None) -> None:  # fmt: skip
     """Run a handler over sms.inbound or sms.status events until SIGTERM or Ctrl-C."""
-    from consumers.api import STORE_TIMEOUTS, options_of, run
+    from consumers.api import options_of, run
 
     if target is None and not keywords:
         fail("name a handler (module:function), or --keywords for the keyword router alone", code=2)
@@ -107,7 +107,7 @@ def consume(target: str | None, queue: str | None, keywords: bool, max_retries: 
     configure_logging(log_format=log_format or settings.lightsms_log_format, level=logging.INFO)
     # Check both ends once before running: afterwards the consumer rides out outages by itself.
     _connected(broker_connection(settings)).release()
-    store = store_client(settings, **STORE_TIMEOUTS)
+    store = store_client(settings, **FAIL_FAST)
     try:
         store.ping()
     finally:

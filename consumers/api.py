@@ -18,7 +18,7 @@ from typing import Any
 
 from core.contract import INBOUND_QUEUE_NAME
 from core.events import broker_connection
-from core.redis_client import store_client
+from core.redis_client import FAIL_FAST, store_client
 from core.settings import CoreSettings, load_core_settings
 
 from .handling import Handler
@@ -27,8 +27,6 @@ from .runner import EventConsumer
 
 __all__ = ["ConsumerHandler", "handler", "options_of", "run"]
 
-# The store client: fail fast on a dead connection; the runner itself waits out a restart.
-STORE_TIMEOUTS: dict[str, Any] = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0, "health_check_interval": 10}
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ def build_consumer(
     connection = broker_connection(settings)
     common: dict[str, Any] = {
         "queue": queue or options.queue or INBOUND_QUEUE_NAME,
-        "store": store_client(settings, **STORE_TIMEOUTS),
+        "store": store_client(settings, **FAIL_FAST),
         "max_retries": _first(max_retries, options.max_retries, settings.lightsms_consumer_max_retries),
         "should_stop": should_stop,
     }

@@ -13,17 +13,14 @@ import redis
 from lightsms.client import LightSmsClient
 
 from .arrival_window import ArrivalWindow, window_limit
-from .redis_client import store_client
+from .redis_client import FAIL_FAST, store_client
 from .settings import Settings
-
-# The window's own Redis client, when the caller has none to lend: fail fast.
-WINDOW_REDIS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0}
 
 
 def arrival_window(settings: Settings, client: redis.Redis | None = None) -> ArrivalWindow:
     """The account's arrival window, on `client` (the store's), or on a client of its own."""
     return ArrivalWindow(
-        client or store_client(settings, **WINDOW_REDIS), login=settings.lightsms_login,
+        client or store_client(settings, **FAIL_FAST), login=settings.lightsms_login,
         limit=window_limit(settings.lightsms_max_rps), request_deadline=settings.request_deadline,
         patience=settings.lightsms_limiter_max_wait,
     )  # fmt: skip

@@ -7,11 +7,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from .settings import CoreSettings
 
-__all__ = ["reply_text", "store_client"]
+__all__ = ["FAIL_FAST", "reply_text", "store_client"]
+
+# A Redis call must never hang a sender past its lease, nor a consumer or the window for long: fail,
+# and let our own retry or the sweeper act. redis-py 8 would retry each command ten times (with nested
+# connect retries: minutes against a Redis that accepts and never answers); one immediate retry
+# covers a pooled connection that died.
+FAIL_FAST: dict[str, Any] = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0, "health_check_interval": 10,
+                             "retry": Retry(NoBackoff(), 1)}  # fmt: skip
 
 
 def reply_text(value: object) -> str:

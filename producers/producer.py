@@ -13,11 +13,9 @@ from typing import Any
 
 import redis
 from celery import Celery
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from core.message import Message
-from core.redis_client import store_client
+from core.redis_client import FAIL_FAST, store_client
 from core.settings import CoreSettings, get_core_settings
 from core.states import CANCELLABLE, State
 from core.store import Move, RecipientOptedOut, Store, TasksNotPushed
@@ -25,11 +23,6 @@ from core.store import Move, RecipientOptedOut, Store, TasksNotPushed
 from .celery_client import Dispatcher, make_producer_app
 from .validation import OptedOutError, Options, check_options, check_phone, check_phones
 
-# A Redis call must never hang a sender past its lease: fail, and let our own retry or the sweeper
-# act. redis-py 8 would retry each command ten times (with nested connect retries: minutes against a
-# Redis that accepts and never answers); one immediate retry covers a pooled connection that died.
-REDIS_TIMEOUTS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0, "health_check_interval": 10,
-                  "retry": Retry(NoBackoff(), 1)}  # fmt: skip
 log = logging.getLogger("lightsms_queue.producer")
 
 
@@ -47,7 +40,7 @@ class Producer:
         celery_app: Celery | None = None,
     ) -> None:
         self.settings = settings or get_core_settings()
-        client = redis_client or store_client(self.settings, **REDIS_TIMEOUTS)
+        client = redis_client or store_client(self.settings, **FAIL_FAST)
         self.store = Store(client, record_ttl=int(self.settings.lightsms_record_ttl_days * 86400))
         self.dispatcher = Dispatcher(
             celery_app or make_producer_app(self.settings), batch_size=self.settings.lightsms_batch_size

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from core.client import arrival_window, build_client
 from core.events import EventPublisher, broker_connection
 from core.pause import AccountCircuit
-from core.redis_client import store_client
+from core.redis_client import FAIL_FAST, store_client
 from core.settings import Settings, get_settings
 from core.stats import Stats
 from lightsms.client import LightSmsClient
-from producers.producer import REDIS_TIMEOUTS, Producer
+from producers.producer import Producer
 
 from .delivery import StatusPoller
 from .inbound import IncomingPoller
@@ -35,7 +35,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, celery_app: object | None = None) -> Runtime:
-    connection = store_client(settings, **REDIS_TIMEOUTS)
+    connection = store_client(settings, **FAIL_FAST)
     producer = Producer(settings, redis_client=connection, celery_app=celery_app)  # type: ignore[arg-type]
     login = settings.lightsms_login
     window = arrival_window(settings, connection)

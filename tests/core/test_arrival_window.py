@@ -21,9 +21,9 @@ from core.arrival_window import (
     WindowFullError,
     window_limit,
 )
+from core.redis_client import FAIL_FAST
 from lightsms.client import LightSmsClient
 from lightsms.errors import AmbiguousError, ConnectError, LightSmsError, NotSentError, ThrottledError
-from producers.producer import REDIS_TIMEOUTS
 from tests.support.redis_server import RedisServer
 from tests.support.sim_process import SimAdmin, SimProcess
 from tests.worker.test_limiter import max_in_any_window
@@ -148,7 +148,7 @@ def test_without_redis_a_leave_keeps_the_requests_own_outcome_and_no_request_ent
 ):
     if not redis_server.alive:
         redis_server.restart()
-    gate = window(redis_server.client(**REDIS_TIMEOUTS), limit=5)  # the worker's: one quick retry
+    gate = window(redis_server.client(**FAIL_FAST), limit=5)  # the worker's: one quick retry
     try:
         caplog.set_level(logging.WARNING, logger="lightsms_queue.limiter")
         with pytest.raises(ThrottledError), gate.admitted("send.php"):

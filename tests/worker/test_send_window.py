@@ -12,9 +12,9 @@ import redis
 
 from core import keys
 from core.arrival_window import HELD_FRESH, ArrivalWindow
+from core.redis_client import FAIL_FAST
 from core.states import State
 from lightsms.errors import ThrottledError
-from producers.producer import REDIS_TIMEOUTS
 from tests.core.test_arrival_window import ends_in
 from tests.worker.harness import PHONES, Harness, accepted
 
@@ -93,7 +93,7 @@ def test_a_task_with_nothing_left_to_send_frees_the_place_it_took(sending, redis
 
 
 def test_a_window_redis_cannot_reach_defers_the_batch_unmarked_without_spending_its_budget(sending, redis_client):
-    unreachable = redis.Redis(host="127.0.0.1", port=9, **REDIS_TIMEOUTS)  # the worker's; nothing listens there
+    unreachable = redis.Redis(host="127.0.0.1", port=9, **FAIL_FAST)  # the worker's; nothing listens there
     window = ArrivalWindow(unreachable, login="demo", limit=5, request_deadline=5.0, patience=1.0)
     h = sending(window)
     ids = h.enqueue()
