@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from core.contract import dead_queue_name
 from core.errors import ConfigError
 from core.store import load_script
 
+from .alive_mark import AliveMark
 from .failures import RETRIES_HEADER, retries_of
 from .handling import STORE_ERRORS, EventHandling, Handler
 from .redis_envelope import Envelope, EnvelopeError, new_envelope, read_envelope
@@ -47,6 +47,7 @@ __all__ = ["RedisEventConsumer"]
 log = logging.getLogger("lightsms_queue.consumers")
 
 POLL_SECONDS = 1.0  # how long a take waits for an event: a stop is noticed within it
+TAKE_SLACK = 5.0  # seconds a take's reply may take past its wait before the broker counts as gone
 RECONNECT_DELAYS = (0.2, 0.7, 1.2, 2.0, 3.0)  # then every 3 s
 MIN_REDIS = (6, 2)  # BLMOVE, LMOVE
 
@@ -74,15 +75,14 @@ class RedisEventConsumer:
                                       max_retries=max_retries, should_stop=lambda: self.should_stop)  # fmt: skip
         self._should_stop = should_stop
         self._stop_requested = False
-        self._closed = threading.Event()
-        self._errors: tuple[type[BaseException], ...] = (
-            *connection.connection_errors, *connection.channel_errors, *STORE_ERRORS, OperationalError)
+        # Only what an outage raises: a bug elsewhere must not pass for one and be retried forever.
+        self._errors: tuple[type[BaseException], ...] = (*STORE_ERRORS, OperationalError)
         self._client: redis.Redis | None = None
+        self._alive: AliveMark | None = None
         self._prefix = ""  # kombu's global_keyprefix, when the broker options set one
         self._in_session = False
         self._outage_since: float | None = None
         self._next_sweep = 0.0
-        self._heartbeat: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -104,6 +104,9 @@ class RedisEventConsumer:
                         self._start_session()
                     if time.monotonic() >= self._next_sweep:
                         self._sweep()
+                    assert self._alive is not None
+                    if not self._alive.fresh:  # its thread could not renew it lately (see alive_mark.py)
+                        self._alive.renew()
                     self._take_one()
                     failures = 0
                 except self._errors as exc:
@@ -115,9 +118,8 @@ class RedisEventConsumer:
         log.info("consumer of %s stopped", self.queue)
 
     def close(self) -> None:
-        self._closed.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=5)
+        if self._alive is not None:
+            self._alive.stop()
         if self._client is not None:
             self._client.close()
         self.connection.release()
@@ -126,23 +128,28 @@ class RedisEventConsumer:
     # -- the session: registered, alive, nothing held from before ------------------------------
 
     def _start_session(self) -> None:
-        client = self._connect()
+        alive = self._connect()
         given = self._session("start", self.consumer_id)
+        alive.renewed()
+        alive.start()
         self._in_session = True
+        # Sweep others only once they, back from the same outage, had time to renew their marks.
+        self._next_sweep = time.monotonic() + self.dead_after
         if self._outage_since is not None:
             took = time.monotonic() - self._outage_since
             log.warning("broker connection back after %.1fs; %d held event(s) given back", took, given)
             self._outage_since = None
         elif given:
             log.warning("%d held event(s) given back", given)
-        if self._heartbeat is None:
-            self._heartbeat = threading.Thread(target=self._beat, args=(client,), name="consumer-alive", daemon=True)
-            self._heartbeat.start()
         log.info("consuming %s with %s (max retries %d)",
                  self.queue, self.handling.handler_name, self.handling.max_retries)  # fmt: skip
 
     def _end_session(self) -> None:
-        if self._client is None:
+        if self._alive is None:
+            return
+        self._alive.stop()  # or it would mark this consumer alive again after the stop
+        in_session, self._in_session = self._in_session, False
+        if not in_session:  # stopped during an outage: the mark lapses, and a sweep gives back what it held
             return
         try:
             given = self._session("stop", self.consumer_id)
@@ -152,18 +159,27 @@ class RedisEventConsumer:
         if given:
             log.warning("%d held event(s) given back", given)
 
-    def _connect(self) -> redis.Redis:
-        if self._client is None:
-            # Through kombu's channel: the broker URL's every form (sentinels, TLS, sockets) and options.
+    def _connect(self) -> AliveMark:
+        if self._alive is None:
+            # Through kombu's channel: the broker URL's every form (sentinels, TLS, sockets) and options;
+            # with a read timeout, so that a Redis that stops answering is an outage, not a hang.
+            options: dict[str, Any] = dict(self.connection.transport_options or {})
+            options["socket_timeout"] = max(options.get("socket_timeout") or 0, self._take_seconds + TAKE_SLACK)
+            self.connection.transport_options = options  # type: ignore[assignment]  # typed None in kombu
             self.connection.ensure_connection(max_retries=1, timeout=5)
             channel: Any = self.connection.default_channel
             client = redis.Redis(connection_pool=channel.pool)
             _check_version(client)
             self._client = client
             self._prefix = channel.global_keyprefix or ""
-            self._session_script = self._client.register_script(load_script("consumer_session.lua"))
-            self._settle_script = self._client.register_script(load_script("consumer_settle.lua"))
-        return self._client
+            self._session_script = client.register_script(load_script("consumer_session.lua"))
+            self._settle_script = client.register_script(load_script("consumer_settle.lua"))
+            self._alive = AliveMark(
+                client, alive_key=self._key(keys.consumer_alive(self.queue, self.consumer_id)),
+                registry_key=self._key(keys.consumers_of(self.queue)), consumer_id=self.consumer_id,
+                dead_after=self.dead_after, errors=self._errors,
+            )  # fmt: skip
+        return self._alive
 
     def _session(self, mode: str, consumer_id: str) -> int:
         key = self._key
@@ -185,21 +201,6 @@ class RedisEventConsumer:
             if given > 0:
                 log.warning("consumer %s stopped answering: %d event(s) it held given back", other, given)
 
-    def _beat(self, client: redis.Redis) -> None:
-        """Renew the alive mark (and the registration, in case a sweep took it) until closed."""
-        alive = self._key(keys.consumer_alive(self.queue, self.consumer_id))
-        registry = self._key(keys.consumers_of(self.queue))
-        while not self._closed.wait(self.dead_after / 6):
-            if not self._in_session:
-                continue
-            try:
-                with client.pipeline(transaction=True) as pipe:
-                    pipe.set(alive, "1", px=int(self.dead_after * 1000))
-                    pipe.sadd(registry, self.consumer_id)
-                    pipe.execute()
-            except self._errors:
-                pass  # the main loop sees the outage too, and starts a new session after it
-
     def _lost(self, exc: BaseException) -> None:
         self._in_session = False
         if self._client is not None:
@@ -214,6 +215,11 @@ class RedisEventConsumer:
         while not self.should_stop and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
+    @property
+    def _take_seconds(self) -> float:
+        # Short against the alive mark's life: an event taken at the end of a wait finds it fresh.
+        return min(self.poll_seconds, self.dead_after / 4)
+
     def _key(self, name: str) -> str:
         return self._prefix + name
 
@@ -222,7 +228,7 @@ class RedisEventConsumer:
     def _take_one(self) -> None:
         assert self._client is not None
         taken = self._client.blmove(self._key(self.queue), self._key(keys.consumer_held(self.queue, self.consumer_id)),
-                                    self.poll_seconds, src="RIGHT", dest="LEFT")  # type: ignore[arg-type]  # fmt: skip
+                                    self._take_seconds, src="RIGHT", dest="LEFT")  # type: ignore[arg-type]  # fmt: skip
         if taken is None:
             return
         raw = taken if isinstance(taken, bytes) else taken.encode()

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kombu.compression import decompress
 from kombu.serialization import dumps, loads, prepare_accept_content
 
 __all__ = ["Envelope", "EnvelopeError", "new_envelope", "read_envelope"]
@@ -35,8 +36,12 @@ class Envelope:
     headers: dict[str, Any]
 
     def decode(self) -> Any:
-        """The event, by its content type; raises for a type a handler may not get, or a bad body."""
-        return loads(self.body, self.content_type, self.content_encoding, accept=ACCEPT)
+        """The event, by its content type (decompressed first, as kombu does); raises for a type a
+        handler may not get, or a bad body."""
+        body = self.body
+        if self.headers.get("compression"):
+            body = decompress(body, self.headers["compression"])
+        return loads(body, self.content_type, self.content_encoding, accept=ACCEPT)
 
     def again(self, **headers: Any) -> bytes:
         """This message once more, with these headers changed, under a delivery tag of its own."""

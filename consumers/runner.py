@@ -21,6 +21,7 @@ from kombu.message import Message
 from kombu.mixins import ConsumerProducerMixin
 
 from core.contract import dead_queue_name, event_queue
+from core.errors import ConfigError
 
 from .failures import RETRIES_HEADER, retries_of
 from .handling import STORE_ERRORS, EventHandling, Handler
@@ -50,6 +51,9 @@ class EventConsumer(ConsumerProducerMixin):
         prefetch: int,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
+        if connection.transport.driver_type == "redis":
+            # kombu's Redis consumer can lose an event to a Redis killed mid-pop: not ours to use.
+            raise ConfigError("a Redis broker has its own consumer: consumers.redis_consumer.RedisEventConsumer")
         self.connection = connection
         self.queue: Queue = event_queue(queue)
         self.dead_queue: Queue = event_queue(dead_queue_name(queue))

@@ -5,13 +5,17 @@ a consumer that died holding an event, and what the settle and session scripts d
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+import time
 from typing import Any
 
 import pytest
 import redis
 
+from consumers.api import build_consumer
 from consumers.dead_letters import DeadLetters
-from consumers.redis_consumer import RedisEventConsumer
+from consumers.redis_consumer import POLL_SECONDS, TAKE_SLACK, RedisEventConsumer
 from consumers.redis_envelope import new_envelope, read_envelope
 from core import keys
 from core.store import load_script
@@ -72,9 +76,13 @@ def _strand(client: redis.Redis, consumer_id: str, event: bytes, *, alive: bool)
         client.set(keys.consumer_alive("sms.inbound", consumer_id), "1", px=60_000)
 
 
-def test_a_dead_consumers_event_is_given_back_and_a_live_ones_is_left_alone(
-    settings, redis_client, publish, caplog
-):
+@pytest.fixture
+def quick(settings):
+    """Settings under which a silent consumer counts as dead after 2 s (30 by default)."""
+    return settings.model_copy(update={"lightsms_consumer_dead_after": 2.0})
+
+
+def test_a_dead_consumers_event_is_given_back_and_a_live_ones_is_left_alone(quick, redis_client, publish, caplog):
     caplog.set_level(logging.INFO, logger="lightsms_queue.consumers")
     publish(sms(1))
     publish(sms(2))
@@ -82,7 +90,7 @@ def test_a_dead_consumers_event_is_given_back_and_a_live_ones_is_left_alone(
     _strand(redis_client, "dead-one", raw_1, alive=False)
     _strand(redis_client, "busy-one", raw_2, alive=True)
     seen: list[str] = []
-    with running(lambda event: seen.append(event["id"]), settings):
+    with running(lambda event: seen.append(event["id"]), quick):
         wait_until(lambda: seen == ["in-1"] and depth(redis_client, "sms.inbound") == 0, timeout=10,
                    message="the dead consumer's event handled")  # fmt: skip
         assert redis_client.lrange(keys.consumer_held("sms.inbound", "busy-one"), 0, -1) == [raw_2]
@@ -99,6 +107,67 @@ def test_a_stopped_consumer_leaves_nothing_registered(settings, redis_client, pu
         assert redis_client.pttl(keys.consumer_alive("sms.inbound", consumer.consumer_id)) > 0
     assert redis_client.smembers(keys.consumers_of("sms.inbound")) == set()
     assert redis_client.keys(keys.consumer_alive("sms.inbound", "*")) == []
+
+
+def test_a_stopped_consumer_is_not_marked_alive_again_before_it_is_closed(quick, redis_client):
+    consumer = build_consumer(lambda event: None, settings=quick)
+    assert isinstance(consumer, RedisEventConsumer)
+    consumer.poll_seconds = 0.1
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    alive = keys.consumer_alive("sms.inbound", consumer.consumer_id)
+    try:
+        wait_until(lambda: redis_client.exists(alive), timeout=10, message="the consumer marked alive")
+    finally:
+        consumer.stop()
+        thread.join(10)
+    gone_at = time.monotonic()
+    # Longer than its renewal period (dead_after / 6), before close(): nothing renews it any more.
+    wait_until(lambda: time.monotonic() - gone_at > 1.0, timeout=5, message="a renewal period")
+    assert not redis_client.exists(alive)
+    assert redis_client.smembers(keys.consumers_of("sms.inbound")) == set()
+    consumer.close()
+
+
+def test_a_consumer_swept_while_its_renewals_failed_registers_again_before_it_takes(quick, redis_client, publish):
+    found: list[tuple[bool, bool]] = []
+    with running(lambda event: found.append(registered(redis_client, consumer)), quick) as consumer:
+        wait_until(lambda: consumer._alive and consumer._alive.fresh, timeout=10, message="the consumer alive")
+        consumer._alive.stop()  # renewals fail from now on, as in an outage of its own...
+        redis_client.delete(keys.consumer_alive("sms.inbound", consumer.consumer_id))  # ...and a sweep took it
+        redis_client.srem(keys.consumers_of("sms.inbound"), consumer.consumer_id)
+        wait_until(lambda: not consumer._alive.fresh, timeout=5, message="its last renewal no longer fresh")
+        publish(sms(1))
+        wait_until(lambda: found, timeout=10, message="the event handled")
+    # Taken while unregistered, a kill -9 would have left it where no sweep looks.
+    assert found == [(True, True)]
+
+
+def registered(client: redis.Redis, consumer: RedisEventConsumer) -> tuple[bool, bool]:
+    return (bool(client.sismember(keys.consumers_of("sms.inbound"), consumer.consumer_id)),
+            bool(client.exists(keys.consumer_alive("sms.inbound", consumer.consumer_id))))  # fmt: skip
+
+
+def test_a_broker_that_stops_answering_mid_take_does_not_hang_stop(settings, redis_server, redis_client):
+    consumer = build_consumer(lambda event: None, settings=settings)
+    assert isinstance(consumer, RedisEventConsumer)
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    process = redis_server.process
+    assert process is not None
+    try:
+        wait_until(lambda: consumer._in_session, timeout=10, message="the consumer waiting for events")
+        process.send_signal(signal.SIGSTOP)  # the connection stays open; no reply ever comes
+        try:
+            consumer.stop()
+            thread.join(POLL_SECONDS + TAKE_SLACK + 5)
+            assert not thread.is_alive(), "stop() waited on a broker that never answers"
+        finally:
+            process.send_signal(signal.SIGCONT)
+    finally:
+        consumer.stop()
+        thread.join(10)
+        consumer.close()
 
 
 # -- the scripts at their edges ------------------------------------------------------------------

@@ -8,11 +8,14 @@ import base64
 import json
 
 import pytest
+from kombu import Connection
+from kombu.compression import compress
 from kombu.exceptions import ContentDisallowed
 
 from consumers.failures import RETRIES_HEADER
 from consumers.redis_consumer import _check_version
 from consumers.redis_envelope import EnvelopeError, new_envelope, read_envelope
+from consumers.runner import EventConsumer
 from core.errors import ConfigError
 
 
@@ -86,3 +89,17 @@ def test_a_broker_without_blmove_is_refused_with_its_version(version, refused):
             _check_version(_Info(version))  # type: ignore[arg-type]
     else:
         _check_version(_Info(version))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["zlib", "bzip2"])
+def test_a_compressed_body_is_decompressed_as_kombu_does(method):
+    compressed, content_type = compress(b'{"id": "in-1"}', method)
+    raw = json.loads(_kombu(compressed))
+    raw["headers"]["compression"] = content_type
+    assert read_envelope(json.dumps(raw).encode()).decode() == {"id": "in-1"}
+
+
+def test_the_kombu_consumer_is_refused_a_redis_broker():
+    with pytest.raises(ConfigError, match="a Redis broker has its own consumer"):
+        EventConsumer(Connection("redis://127.0.0.1:9/0"), lambda event: None, queue="sms.inbound",
+                      store=None, max_retries=1, prefetch=1)  # type: ignore[arg-type]  # fmt: skip
