@@ -9,9 +9,9 @@ take is one atomic move (BLMOVE) from the queue's list to this consumer's own he
   the new message in the same step;
 - this consumer reconnects or stops: consumer_session.lua gives its held list back to the front of
   the queue (the handled key makes a redelivery after a successful return a no-op);
-- this consumer dies (kill -9, a lost host): its alive mark (core.keys.consumer_alive, renewed by a
-  thread) lapses after LIGHTSMS_CONSUMER_DEAD_AFTER, and any other consumer of the queue, sweeping
-  the registry (core.keys.consumers_of), gives its held list back.
+- this consumer dies (kill -9, a lost host): its renewal in the registry (core.keys.consumers_of,
+  kept up by a thread: alive_mark.py) grows older than LIGHTSMS_CONSUMER_DEAD_AFTER, and any other
+  consumer of the queue, sweeping the registry, gives its held list back.
 
 A consumer holds one event at a time (prefetch is RabbitMQ's), and reads the queue's own list: kombu
 puts a message published with a priority above 0 on lists of its own, and no publisher here does.
@@ -47,7 +47,7 @@ __all__ = ["RedisEventConsumer"]
 log = logging.getLogger("lightsms_queue.consumers")
 
 POLL_SECONDS = 1.0  # how long a take waits for an event: a stop is noticed within it
-TAKE_SLACK = 5.0  # seconds a take's reply may take past its wait before the broker counts as gone
+TAKE_SLACK = 3.0  # seconds a take's reply may take past its wait before the broker counts as gone
 RECONNECT_DELAYS = (0.2, 0.7, 1.2, 2.0, 3.0)  # then every 3 s
 MIN_REDIS = (6, 2)  # BLMOVE, LMOVE
 
@@ -102,9 +102,9 @@ class RedisEventConsumer:
                 try:
                     if not self._in_session:
                         self._start_session()
-                    if time.monotonic() >= self._next_sweep:
-                        self._sweep()
                     assert self._alive is not None
+                    if time.monotonic() >= self._next_sweep and self._alive.steady:
+                        self._sweep()
                     if not self._alive.fresh:  # its thread could not renew it lately (see alive_mark.py)
                         self._alive.renew()
                     self._take_one()
@@ -129,13 +129,14 @@ class RedisEventConsumer:
 
     def _start_session(self) -> None:
         alive = self._connect()
+        sent = time.monotonic()
         given = self._session("start", self.consumer_id)
-        alive.renewed()
+        alive.renewed(sent)
         alive.start()
         self._in_session = True
-        # Sweep others only once they, back from the same outage, had time to renew their marks.
-        self._next_sweep = time.monotonic() + self.dead_after
         if self._outage_since is not None:
+            # Sweep others only once they, back from the same outage, had time to renew.
+            self._next_sweep = time.monotonic() + self.dead_after
             took = time.monotonic() - self._outage_since
             log.warning("broker connection back after %.1fs; %d held event(s) given back", took, given)
             self._outage_since = None
@@ -147,13 +148,11 @@ class RedisEventConsumer:
     def _end_session(self) -> None:
         if self._alive is None:
             return
-        self._alive.stop()  # or it would mark this consumer alive again after the stop
-        in_session, self._in_session = self._in_session, False
-        if not in_session:  # stopped during an outage: the mark lapses, and a sweep gives back what it held
-            return
-        try:
+        self._alive.stop()  # or it would register this consumer again after the stop
+        self._in_session = False
+        try:  # even after an outage: the broker may be back (a hung one costs a read timeout)
             given = self._session("stop", self.consumer_id)
-        except self._errors as exc:  # the alive mark lapses and another consumer gives it back
+        except self._errors as exc:  # it counts as dead after dead_after, and another consumer gives it back
             log.warning("could not give back what this consumer held (%s)", type(exc).__name__)
             return
         if given:
@@ -169,31 +168,28 @@ class RedisEventConsumer:
             self.connection.ensure_connection(max_retries=1, timeout=5)
             channel: Any = self.connection.default_channel
             client = redis.Redis(connection_pool=channel.pool)
+            if (channel.pool.connection_kwargs.get("socket_timeout") or 0) < self._take_seconds + 1:
+                raise ConfigError("the consumer's broker connection was connected before the consumer set "
+                                  "its read timeout: give it a kombu Connection not yet connected")  # fmt: skip
             _check_version(client)
             self._client = client
             self._prefix = channel.global_keyprefix or ""
             self._session_script = client.register_script(load_script("consumer_session.lua"))
             self._settle_script = client.register_script(load_script("consumer_settle.lua"))
-            self._alive = AliveMark(
-                client, alive_key=self._key(keys.consumer_alive(self.queue, self.consumer_id)),
-                registry_key=self._key(keys.consumers_of(self.queue)), consumer_id=self.consumer_id,
-                dead_after=self.dead_after, errors=self._errors,
-            )  # fmt: skip
+            self._alive = AliveMark(lambda: self._session("renew", self.consumer_id), dead_after=self.dead_after)
         return self._alive
 
     def _session(self, mode: str, consumer_id: str) -> int:
-        key = self._key
-        return int(self._session_script(
-            keys=[key(keys.consumer_held(self.queue, consumer_id)), key(self.queue),
-                  key(keys.consumer_alive(self.queue, consumer_id)), key(keys.consumers_of(self.queue))],
-            args=[mode, consumer_id, int(self.dead_after * 1000)],
-        ))  # fmt: skip
+        held = self._key(keys.consumer_held(self.queue, consumer_id))
+        registry = self._key(keys.consumers_of(self.queue))
+        return int(self._session_script(keys=[held, self._key(self.queue), registry],
+                                        args=[mode, consumer_id, int(self.dead_after * 1000)]))  # fmt: skip
 
     def _sweep(self) -> None:
         assert self._client is not None
         # A dead consumer's event comes back within dead_after and half as much again.
         self._next_sweep = time.monotonic() + self.dead_after / 2
-        for raw_id in self._client.smembers(self._key(keys.consumers_of(self.queue))):
+        for raw_id in self._client.zrange(self._key(keys.consumers_of(self.queue)), 0, -1):
             other = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if other == self.consumer_id:
                 continue
@@ -204,7 +200,8 @@ class RedisEventConsumer:
     def _lost(self, exc: BaseException) -> None:
         self._in_session = False
         if self._client is not None:
-            self._client.connection_pool.disconnect()  # no half-read reply on a socket used again
+            # No half-read reply on a socket used again; the thread's own, in use, it closes itself.
+            self._client.connection_pool.disconnect(inuse_connections=False)
         # One line per outage, not one per reconnect attempt (and no traceback: it is not a bug).
         if self._outage_since is None:
             self._outage_since = time.monotonic()
@@ -217,7 +214,7 @@ class RedisEventConsumer:
 
     @property
     def _take_seconds(self) -> float:
-        # Short against the alive mark's life: an event taken at the end of a wait finds it fresh.
+        # Short against dead_after: an event taken at the end of a wait finds the renewal still fresh.
         return min(self.poll_seconds, self.dead_after / 4)
 
     def _key(self, name: str) -> str:

@@ -125,13 +125,9 @@ def consumer_held(queue: str, consumer_id: str) -> str:
     return f"{PREFIX}consumer:{queue}:{consumer_id}:held"
 
 
-def consumer_alive(queue: str, consumer_id: str) -> str:
-    """Set with a short TTL while that consumer runs: once it lapses, any consumer gives its held event back."""
-    return f"{PREFIX}consumer:{queue}:{consumer_id}:alive"
-
-
 def consumers_of(queue: str) -> str:
-    """Set of the ids of the consumers that may hold an event of `queue`."""
+    """Sorted set: the consumers that may hold an event of `queue`, scored by their last renewal (ms
+    of Redis TIME). One not renewed for LIGHTSMS_CONSUMER_DEAD_AFTER counts as dead."""
     return f"{PREFIX}consumers:{queue}"
 
 

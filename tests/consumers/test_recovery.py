@@ -68,12 +68,21 @@ def test_an_event_whose_ack_was_lost_is_given_back_and_not_handled_again(
     assert "1 held event(s) given back" in caplog.text and "already handled" in caplog.text
 
 
-def _strand(client: redis.Redis, consumer_id: str, event: bytes, *, alive: bool) -> None:
-    """What a consumer that died holding `event` leaves (its alive mark still set, or lapsed)."""
+def redis_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return seconds * 1000 + micros // 1000
+
+
+def renewed_ago(client: redis.Redis, consumer_id: str, queue: str = "sms.inbound") -> float | None:
+    """Seconds since the consumer's last renewal in the registry; None when it is not registered."""
+    score = client.zscore(keys.consumers_of(queue), consumer_id)
+    return None if score is None else (redis_ms(client) - score) / 1000
+
+
+def _strand(client: redis.Redis, consumer_id: str, event: bytes, *, renewed_ms_ago: int) -> None:
+    """What a consumer that died holding `event` leaves."""
     client.lpush(keys.consumer_held("sms.inbound", consumer_id), event)
-    client.sadd(keys.consumers_of("sms.inbound"), consumer_id)
-    if alive:
-        client.set(keys.consumer_alive("sms.inbound", consumer_id), "1", px=60_000)
+    client.zadd(keys.consumers_of("sms.inbound"), {consumer_id: redis_ms(client) - renewed_ms_ago})
 
 
 @pytest.fixture
@@ -87,14 +96,14 @@ def test_a_dead_consumers_event_is_given_back_and_a_live_ones_is_left_alone(quic
     publish(sms(1))
     publish(sms(2))
     raw_1, raw_2 = redis_client.rpop("sms.inbound"), redis_client.rpop("sms.inbound")
-    _strand(redis_client, "dead-one", raw_1, alive=False)
-    _strand(redis_client, "busy-one", raw_2, alive=True)
+    _strand(redis_client, "dead-one", raw_1, renewed_ms_ago=60_000)  # long dead: forgotten once swept
+    _strand(redis_client, "busy-one", raw_2, renewed_ms_ago=-60_000)  # alive for the whole test
     seen: list[str] = []
     with running(lambda event: seen.append(event["id"]), quick):
         wait_until(lambda: seen == ["in-1"] and depth(redis_client, "sms.inbound") == 0, timeout=10,
                    message="the dead consumer's event handled")  # fmt: skip
         assert redis_client.lrange(keys.consumer_held("sms.inbound", "busy-one"), 0, -1) == [raw_2]
-    assert not redis_client.sismember(keys.consumers_of("sms.inbound"), "dead-one")
+    assert renewed_ago(redis_client, "dead-one") is None
     assert "consumer dead-one stopped answering: 1 event(s) it held given back" in caplog.text
 
 
@@ -103,10 +112,9 @@ def test_a_stopped_consumer_leaves_nothing_registered(settings, redis_client, pu
     publish(sms(1))
     with running(lambda event: seen.append(event["id"]), settings) as consumer:
         wait_until(lambda: seen and settled(redis_client), timeout=10, message="handled")
-        assert redis_client.sismember(keys.consumers_of("sms.inbound"), consumer.consumer_id)
-        assert redis_client.pttl(keys.consumer_alive("sms.inbound", consumer.consumer_id)) > 0
-    assert redis_client.smembers(keys.consumers_of("sms.inbound")) == set()
-    assert redis_client.keys(keys.consumer_alive("sms.inbound", "*")) == []
+        ago = renewed_ago(redis_client, consumer.consumer_id)
+        assert ago is not None and ago < 30
+    assert redis_client.zcard(keys.consumers_of("sms.inbound")) == 0
 
 
 def test_a_stopped_consumer_is_not_marked_alive_again_before_it_is_closed(quick, redis_client):
@@ -115,37 +123,32 @@ def test_a_stopped_consumer_is_not_marked_alive_again_before_it_is_closed(quick,
     consumer.poll_seconds = 0.1
     thread = threading.Thread(target=consumer.run)
     thread.start()
-    alive = keys.consumer_alive("sms.inbound", consumer.consumer_id)
     try:
-        wait_until(lambda: redis_client.exists(alive), timeout=10, message="the consumer marked alive")
+        wait_until(lambda: renewed_ago(redis_client, consumer.consumer_id) is not None, timeout=10,
+                   message="the consumer registered")  # fmt: skip
     finally:
         consumer.stop()
         thread.join(10)
     gone_at = time.monotonic()
     # Longer than its renewal period (dead_after / 6), before close(): nothing renews it any more.
     wait_until(lambda: time.monotonic() - gone_at > 1.0, timeout=5, message="a renewal period")
-    assert not redis_client.exists(alive)
-    assert redis_client.smembers(keys.consumers_of("sms.inbound")) == set()
+    assert redis_client.zcard(keys.consumers_of("sms.inbound")) == 0
     consumer.close()
 
 
 def test_a_consumer_swept_while_its_renewals_failed_registers_again_before_it_takes(quick, redis_client, publish):
-    found: list[tuple[bool, bool]] = []
-    with running(lambda event: found.append(registered(redis_client, consumer)), quick) as consumer:
+    found: list[float | None] = []
+    with running(lambda event: found.append(renewed_ago(redis_client, consumer.consumer_id)), quick) as consumer:
         wait_until(lambda: consumer._alive and consumer._alive.fresh, timeout=10, message="the consumer alive")
         consumer._alive.stop()  # renewals fail from now on, as in an outage of its own...
-        redis_client.delete(keys.consumer_alive("sms.inbound", consumer.consumer_id))  # ...and a sweep took it
-        redis_client.srem(keys.consumers_of("sms.inbound"), consumer.consumer_id)
+        redis_client.zrem(keys.consumers_of("sms.inbound"), consumer.consumer_id)  # ...and it was forgotten
         wait_until(lambda: not consumer._alive.fresh, timeout=5, message="its last renewal no longer fresh")
         publish(sms(1))
         wait_until(lambda: found, timeout=10, message="the event handled")
-    # Taken while unregistered, a kill -9 would have left it where no sweep looks.
-    assert found == [(True, True)]
-
-
-def registered(client: redis.Redis, consumer: RedisEventConsumer) -> tuple[bool, bool]:
-    return (bool(client.sismember(keys.consumers_of("sms.inbound"), consumer.consumer_id)),
-            bool(client.exists(keys.consumer_alive("sms.inbound", consumer.consumer_id))))  # fmt: skip
+    # Taken while unregistered, a kill -9 would have left it where no sweep looks; taken unrenewed, a
+    # sweep could have given it back under the handler.
+    [ago] = found
+    assert ago is not None and ago < quick.lightsms_consumer_dead_after / 2
 
 
 def test_a_broker_that_stops_answering_mid_take_does_not_hang_stop(settings, redis_server, redis_client):
@@ -160,7 +163,8 @@ def test_a_broker_that_stops_answering_mid_take_does_not_hang_stop(settings, red
         process.send_signal(signal.SIGSTOP)  # the connection stays open; no reply ever comes
         try:
             consumer.stop()
-            thread.join(POLL_SECONDS + TAKE_SLACK + 5)
+            # The take's read timeout, then the stop script's (the broker may be back by then).
+            thread.join(2 * (POLL_SECONDS + TAKE_SLACK) + 3)
             assert not thread.is_alive(), "stop() waited on a broker that never answers"
         finally:
             process.send_signal(signal.SIGCONT)
@@ -180,14 +184,6 @@ def settle(redis_client):
     return redis_client.register_script(load_script("consumer_settle.lua"))
 
 
-@pytest.fixture
-def session(redis_client):
-    script = redis_client.register_script(load_script("consumer_session.lua"))
-    return lambda mode, consumer="c1": script(
-        keys=[keys.consumer_held("q", consumer), QUEUE, keys.consumer_alive("q", consumer), keys.consumers_of("q")],
-        args=[mode, consumer, 5000])
-
-
 def test_settling_an_event_no_longer_held_publishes_nothing(redis_client, settle):
     # A sweep gave it back while its handler failed: it comes again from the queue, not twice.
     assert settle(keys=[HELD, QUEUE, DEAD], args=[b"event", b"dead record"]) == 0
@@ -204,18 +200,49 @@ def test_settling_publishes_and_removes_in_one_step_and_returns_orphans_to_the_f
     assert redis_client.rpop(QUEUE) == "orphan"  # the next one out
 
 
+DEAD_AFTER_MS = 5000
+
+
+@pytest.fixture
+def session(redis_client):
+    script = redis_client.register_script(load_script("consumer_session.lua"))
+    return lambda mode, consumer="c1": script(
+        keys=[keys.consumer_held("q", consumer), QUEUE, keys.consumers_of("q")], args=[mode, consumer, DEAD_AFTER_MS])
+
+
+def _registered_ago(client: redis.Redis, consumer: str, ms: int) -> None:
+    client.zadd(keys.consumers_of("q"), {consumer: redis_ms(client) - ms})
+
+
 def test_a_session_gives_back_in_order_and_a_sweep_spares_the_living(redis_client, session):
     redis_client.rpush(QUEUE, "later")
     for event in ("first", "second"):  # taken in this order: each went to the held list's left
         redis_client.lpush(keys.consumer_held("q", "c1"), event)
-    assert session("sweep") == 2  # c1 has no alive mark: it died holding them
+    assert session("sweep") == 2  # c1 is not registered at all: nobody renews it
     assert [redis_client.rpop(QUEUE) for _ in range(3)] == ["first", "second", "later"]
     assert session("start") == 0
     redis_client.lpush(keys.consumer_held("q", "c1"), "third")
-    assert session("sweep") == -1  # alive: left alone
+    assert session("sweep") == -1  # just renewed: left alone
     assert redis_client.llen(keys.consumer_held("q", "c1")) == 1
     assert session("stop") == 1 and redis_client.rpop(QUEUE) == "third"
-    assert redis_client.smembers(keys.consumers_of("q")) == set()
+    assert redis_client.zcard(keys.consumers_of("q")) == 0
+
+
+def test_a_swept_consumer_stays_registered_so_an_event_it_takes_at_the_last_moment_is_found(redis_client, session):
+    _registered_ago(redis_client, "c1", DEAD_AFTER_MS + 1000)  # dead to the others...
+    assert session("sweep") == 0
+    redis_client.lpush(keys.consumer_held("q", "c1"), "late")  # ...yet its take, already sent, lands
+    assert session("sweep") == 1 and redis_client.rpop(QUEUE) == "late"
+    _registered_ago(redis_client, "c1", 10 * DEAD_AFTER_MS + 1000)  # long dead, holding nothing: forgotten
+    assert session("sweep") == 0 and redis_client.zcard(keys.consumers_of("q")) == 0
+
+
+def test_renewing_only_registers(redis_client, session):
+    redis_client.lpush(keys.consumer_held("q", "c1"), "in hand")
+    assert session("renew") == 0
+    assert redis_client.llen(keys.consumer_held("q", "c1")) == 1
+    ago = renewed_ago(redis_client, "c1", queue="q")
+    assert ago is not None and abs(ago) < 1
 
 
 def test_an_envelope_this_consumer_writes_is_what_kombu_reads(connection, redis_client):
