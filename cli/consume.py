@@ -77,7 +77,8 @@ def _connected(connection: Connection) -> Connection:
 @click.option("--queue", default=None, help="the event queue (default: the handler's, else sms.inbound)")
 @click.option("--keywords", is_flag=True, help="the keyword router (STOP/START/HELP) in front of the handler")
 @click.option("--max-retries", type=click.IntRange(0, 1000), default=None, help="redeliveries before .dead")
-@click.option("--prefetch", type=click.IntRange(1, 1000), default=None, help="events held at once")
+@click.option("--prefetch", type=click.IntRange(1, 1000), default=None,
+              help="events held at once on RabbitMQ (a Redis consumer holds one)")
 @click.option("--log-format", type=click.Choice(LOG_FORMATS), default=None, help="default LIGHTSMS_LOG_FORMAT")
 @broker_errors
 def consume(target: str | None, queue: str | None, keywords: bool, max_retries: int | None,
