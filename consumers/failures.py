@@ -22,7 +22,7 @@ def retries_of(headers: Mapping[str, Any] | None) -> int:
     raw = (headers or {}).get(RETRIES_HEADER, 0)
     try:
         return max(0, int(raw))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, which JSON readers accept
         return 0
 
 

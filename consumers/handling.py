@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis
+from kombu.exceptions import OperationalError
 
 from core import keys
 from core.contract import event_id
@@ -30,14 +31,25 @@ from core.errors import PayloadError
 
 from .failures import dead_record, describe_error, handler_name
 
-__all__ = ["HANDLED_TTL", "STORE_ERRORS", "EventHandling", "Handler", "Settlement"]
+__all__ = ["HANDLED_TTL", "EventHandling", "Handler", "Settlement", "is_outage"]
 
 log = logging.getLogger("lightsms_queue.consumers")
 
 HANDLED_TTL = 7 * 24 * 3600  # a redelivery comes within minutes or hours; a week is plenty
 # Redis (the store) down: wait this long for it around a handler before giving up on the event.
 STORE_PATIENCE = 60.0
-STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# Replies that say Redis cannot serve now (a long script, a failover, a full disk or memory), not
+# that the call is wrong: waited out like a lost connection.
+OUTAGE_REPLIES = (redis.exceptions.ReadOnlyError, redis.exceptions.OutOfMemoryError, redis.exceptions.MasterDownError,
+                  redis.exceptions.TryAgainError)  # fmt: skip
+OUTAGE_REPLY_CODES = ("BUSY", "MISCONF", "NOREPLICAS", "MASTERDOWN", "TRYAGAIN", "LOADING", "READONLY")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A Redis (or kombu connection) error an outage raises, to wait out; anything else is a bug."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OperationalError, *OUTAGE_REPLIES)):
+        return True
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith(OUTAGE_REPLY_CODES)
 
 Handler = Callable[[dict[str, Any]], object]
 
@@ -92,7 +104,9 @@ class EventHandling:
             return
         try:
             self._store(self.store.set, handled, "1", nx=True, ex=HANDLED_TTL)
-        except STORE_ERRORS as exc:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             # Acking anyway: the event was handled. Only a redelivery (an ack that fails too) repeats it.
             log.error("event %s handled but not recorded (%s)", eid, type(exc).__name__)
         settle.ack()
@@ -125,8 +139,8 @@ class EventHandling:
         while True:
             try:
                 return call(*args, **kwargs)
-            except STORE_ERRORS:
-                if time.monotonic() >= deadline or self._should_stop():
+            except Exception as exc:
+                if not is_outage(exc) or time.monotonic() >= deadline or self._should_stop():
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)

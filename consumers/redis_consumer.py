@@ -30,7 +30,6 @@ from typing import Any
 
 import redis
 from kombu import Connection
-from kombu.exceptions import OperationalError
 
 from core import keys
 from core.contract import dead_queue_name
@@ -39,7 +38,7 @@ from core.store import load_script
 
 from .alive_mark import AliveMark
 from .failures import RETRIES_HEADER, retries_of
-from .handling import STORE_ERRORS, EventHandling, Handler
+from .handling import EventHandling, Handler, is_outage
 from .redis_envelope import Envelope, EnvelopeError, new_envelope, read_envelope
 
 __all__ = ["RedisEventConsumer"]
@@ -70,13 +69,11 @@ class RedisEventConsumer:
         self.store = store
         self.dead_after = dead_after
         self.poll_seconds = POLL_SECONDS
-        self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         self.handling = EventHandling(handler, queue=queue, dead_queue=self.dead_queue, store=store,
                                       max_retries=max_retries, should_stop=lambda: self.should_stop)  # fmt: skip
         self._should_stop = should_stop
         self._stop_requested = False
-        # Only what an outage raises: a bug elsewhere must not pass for one and be retried forever.
-        self._errors: tuple[type[BaseException], ...] = (*STORE_ERRORS, OperationalError)
         self._client: redis.Redis | None = None
         self._alive: AliveMark | None = None
         self._prefix = ""  # kombu's global_keyprefix, when the broker options set one
@@ -109,7 +106,9 @@ class RedisEventConsumer:
                         self._alive.renew()
                     self._take_one()
                     failures = 0
-                except self._errors as exc:
+                except Exception as exc:
+                    if not is_outage(exc):  # a bug must not pass for an outage and be retried forever
+                        raise
                     self._lost(exc)
                     self._pause(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
                     failures += 1
@@ -134,9 +133,10 @@ class RedisEventConsumer:
         alive.renewed(sent)
         alive.start()
         self._in_session = True
+        # Sweep others only once they had time to renew: back from the same outage, or from one this
+        # consumer did not see (it was not running yet).
+        self._next_sweep = time.monotonic() + self.dead_after
         if self._outage_since is not None:
-            # Sweep others only once they, back from the same outage, had time to renew.
-            self._next_sweep = time.monotonic() + self.dead_after
             took = time.monotonic() - self._outage_since
             log.warning("broker connection back after %.1fs; %d held event(s) given back", took, given)
             self._outage_since = None
@@ -152,7 +152,9 @@ class RedisEventConsumer:
         self._in_session = False
         try:  # even after an outage: the broker may be back (a hung one costs a read timeout)
             given = self._session("stop", self.consumer_id)
-        except self._errors as exc:  # it counts as dead after dead_after, and another consumer gives it back
+        except Exception as exc:  # it counts as dead after dead_after, and another consumer gives it back
+            if not is_outage(exc):
+                raise
             log.warning("could not give back what this consumer held (%s)", type(exc).__name__)
             return
         if given:
@@ -192,6 +194,10 @@ class RedisEventConsumer:
         for raw_id in self._client.zrange(self._key(keys.consumers_of(self.queue)), 0, -1):
             other = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if other == self.consumer_id:
+                # It holds nothing between events: anything on its list is a take whose reply was lost.
+                given = self._session("start", other)
+                if given > 0:
+                    log.warning("%d held event(s) given back", given)
                 continue
             given = self._session("sweep", other)
             if given > 0:

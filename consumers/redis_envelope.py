@@ -61,7 +61,7 @@ def read_envelope(raw: bytes) -> Envelope:
         headers = message.get("headers") or {}
         if not isinstance(headers, dict):
             raise TypeError("headers are not an object")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except Exception as exc:  # anything at all on the list: nested a thousand deep, huge numbers...
         raise EnvelopeError(f"not a kombu message ({type(exc).__name__})") from None
     if isinstance(body, str):
         body = body.encode("utf-8", "surrogateescape")

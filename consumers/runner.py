@@ -24,7 +24,7 @@ from core.contract import dead_queue_name, event_queue
 from core.errors import ConfigError
 
 from .failures import RETRIES_HEADER, retries_of
-from .handling import STORE_ERRORS, EventHandling, Handler
+from .handling import EventHandling, Handler, is_outage
 
 __all__ = ["EventConsumer"]
 
@@ -79,7 +79,7 @@ class EventConsumer(ConsumerProducerMixin):
 
     def run(self, _tokens: int = 1, **kwargs: Any) -> None:
         """Consume until stopped, reconnecting after every broker or store outage."""
-        errors = (*self.connection.connection_errors, *self.connection.channel_errors, *STORE_ERRORS)
+        errors = (*self.connection.connection_errors, *self.connection.channel_errors)
         while not self.should_stop:
             try:
                 if self.restart_limit.can_consume(_tokens):
@@ -89,7 +89,9 @@ class EventConsumer(ConsumerProducerMixin):
                     time.sleep(self.restart_limit.expected_time(_tokens))
             except _Stopping:
                 break
-            except errors as exc:
+            except Exception as exc:
+                if not (isinstance(exc, errors) or is_outage(exc)):
+                    raise
                 self._lost(exc)
         log.info("consumer of %s stopped", self.queue.name)
 

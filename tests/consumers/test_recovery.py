@@ -73,16 +73,17 @@ def redis_ms(client: redis.Redis) -> int:
     return seconds * 1000 + micros // 1000
 
 
-def renewed_ago(client: redis.Redis, consumer_id: str, queue: str = "sms.inbound") -> float | None:
-    """Seconds since the consumer's last renewal in the registry; None when it is not registered."""
+def alive_for(client: redis.Redis, consumer_id: str, queue: str = "sms.inbound") -> float | None:
+    """Seconds until the consumer's registration deadline (negative once passed); None when it is
+    not registered."""
     score = client.zscore(keys.consumers_of(queue), consumer_id)
-    return None if score is None else (redis_ms(client) - score) / 1000
+    return None if score is None else (score - redis_ms(client)) / 1000
 
 
-def _strand(client: redis.Redis, consumer_id: str, event: bytes, *, renewed_ms_ago: int) -> None:
-    """What a consumer that died holding `event` leaves."""
+def _strand(client: redis.Redis, consumer_id: str, event: bytes, *, alive_ms: int) -> None:
+    """What a consumer that died holding `event` leaves: its deadline `alive_ms` from now."""
     client.lpush(keys.consumer_held("sms.inbound", consumer_id), event)
-    client.zadd(keys.consumers_of("sms.inbound"), {consumer_id: redis_ms(client) - renewed_ms_ago})
+    client.zadd(keys.consumers_of("sms.inbound"), {consumer_id: redis_ms(client) + alive_ms})
 
 
 @pytest.fixture
@@ -96,25 +97,27 @@ def test_a_dead_consumers_event_is_given_back_and_a_live_ones_is_left_alone(quic
     publish(sms(1))
     publish(sms(2))
     raw_1, raw_2 = redis_client.rpop("sms.inbound"), redis_client.rpop("sms.inbound")
-    _strand(redis_client, "dead-one", raw_1, renewed_ms_ago=60_000)  # long dead: forgotten once swept
-    _strand(redis_client, "busy-one", raw_2, renewed_ms_ago=-60_000)  # alive for the whole test
+    _strand(redis_client, "dead-one", raw_1, alive_ms=-400_000)  # long dead: forgotten once swept
+    _strand(redis_client, "busy-one", raw_2, alive_ms=60_000)  # alive for the whole test
     seen: list[str] = []
     with running(lambda event: seen.append(event["id"]), quick):
         wait_until(lambda: seen == ["in-1"] and depth(redis_client, "sms.inbound") == 0, timeout=10,
                    message="the dead consumer's event handled")  # fmt: skip
         assert redis_client.lrange(keys.consumer_held("sms.inbound", "busy-one"), 0, -1) == [raw_2]
-    assert renewed_ago(redis_client, "dead-one") is None
+    assert alive_for(redis_client, "dead-one") is None
     assert "consumer dead-one stopped answering: 1 event(s) it held given back" in caplog.text
 
 
-def test_a_stopped_consumer_leaves_nothing_registered(settings, redis_client, publish):
+def test_a_stopped_consumer_stays_registered_as_dead(settings, redis_client, publish):
     seen: list[str] = []
     publish(sms(1))
     with running(lambda event: seen.append(event["id"]), settings) as consumer:
         wait_until(lambda: seen and settled(redis_client), timeout=10, message="handled")
-        ago = renewed_ago(redis_client, consumer.consumer_id)
-        assert ago is not None and ago < 30
-    assert redis_client.zcard(keys.consumers_of("sms.inbound")) == 0
+        left = alive_for(redis_client, consumer.consumer_id)
+        assert left is not None and 25 < left <= 30  # renewed lately, for its 30 s
+    # Dead at once (a take still on its way may land on its list: the next sweep finds it).
+    left = alive_for(redis_client, consumer.consumer_id)
+    assert left is not None and left <= 0
 
 
 def test_a_stopped_consumer_is_not_marked_alive_again_before_it_is_closed(quick, redis_client):
@@ -124,7 +127,7 @@ def test_a_stopped_consumer_is_not_marked_alive_again_before_it_is_closed(quick,
     thread = threading.Thread(target=consumer.run)
     thread.start()
     try:
-        wait_until(lambda: renewed_ago(redis_client, consumer.consumer_id) is not None, timeout=10,
+        wait_until(lambda: (alive_for(redis_client, consumer.consumer_id) or 0) > 0, timeout=10,
                    message="the consumer registered")  # fmt: skip
     finally:
         consumer.stop()
@@ -132,13 +135,14 @@ def test_a_stopped_consumer_is_not_marked_alive_again_before_it_is_closed(quick,
     gone_at = time.monotonic()
     # Longer than its renewal period (dead_after / 6), before close(): nothing renews it any more.
     wait_until(lambda: time.monotonic() - gone_at > 1.0, timeout=5, message="a renewal period")
-    assert redis_client.zcard(keys.consumers_of("sms.inbound")) == 0
+    left = alive_for(redis_client, consumer.consumer_id)
+    assert left is not None and left <= 0
     consumer.close()
 
 
 def test_a_consumer_swept_while_its_renewals_failed_registers_again_before_it_takes(quick, redis_client, publish):
     found: list[float | None] = []
-    with running(lambda event: found.append(renewed_ago(redis_client, consumer.consumer_id)), quick) as consumer:
+    with running(lambda event: found.append(alive_for(redis_client, consumer.consumer_id)), quick) as consumer:
         wait_until(lambda: consumer._alive and consumer._alive.fresh, timeout=10, message="the consumer alive")
         consumer._alive.stop()  # renewals fail from now on, as in an outage of its own...
         redis_client.zrem(keys.consumers_of("sms.inbound"), consumer.consumer_id)  # ...and it was forgotten
@@ -147,8 +151,8 @@ def test_a_consumer_swept_while_its_renewals_failed_registers_again_before_it_ta
         wait_until(lambda: found, timeout=10, message="the event handled")
     # Taken while unregistered, a kill -9 would have left it where no sweep looks; taken unrenewed, a
     # sweep could have given it back under the handler.
-    [ago] = found
-    assert ago is not None and ago < quick.lightsms_consumer_dead_after / 2
+    [left] = found
+    assert left is not None and left > quick.lightsms_consumer_dead_after / 2
 
 
 def test_a_broker_that_stops_answering_mid_take_does_not_hang_stop(settings, redis_server, redis_client):
@@ -210,8 +214,8 @@ def session(redis_client):
         keys=[keys.consumer_held("q", consumer), QUEUE, keys.consumers_of("q")], args=[mode, consumer, DEAD_AFTER_MS])
 
 
-def _registered_ago(client: redis.Redis, consumer: str, ms: int) -> None:
-    client.zadd(keys.consumers_of("q"), {consumer: redis_ms(client) - ms})
+def _deadline_in(client: redis.Redis, consumer: str, ms: int) -> None:
+    client.zadd(keys.consumers_of("q"), {consumer: redis_ms(client) + ms})
 
 
 def test_a_session_gives_back_in_order_and_a_sweep_spares_the_living(redis_client, session):
@@ -225,15 +229,16 @@ def test_a_session_gives_back_in_order_and_a_sweep_spares_the_living(redis_clien
     assert session("sweep") == -1  # just renewed: left alone
     assert redis_client.llen(keys.consumer_held("q", "c1")) == 1
     assert session("stop") == 1 and redis_client.rpop(QUEUE) == "third"
-    assert redis_client.zcard(keys.consumers_of("q")) == 0
+    left = alive_for(redis_client, "c1", queue="q")
+    assert left is not None and left <= 0  # dead, still registered
 
 
 def test_a_swept_consumer_stays_registered_so_an_event_it_takes_at_the_last_moment_is_found(redis_client, session):
-    _registered_ago(redis_client, "c1", DEAD_AFTER_MS + 1000)  # dead to the others...
+    _deadline_in(redis_client, "c1", -1000)  # dead to the others...
     assert session("sweep") == 0
     redis_client.lpush(keys.consumer_held("q", "c1"), "late")  # ...yet its take, already sent, lands
     assert session("sweep") == 1 and redis_client.rpop(QUEUE) == "late"
-    _registered_ago(redis_client, "c1", 10 * DEAD_AFTER_MS + 1000)  # long dead, holding nothing: forgotten
+    _deadline_in(redis_client, "c1", -301_000)  # long dead (five minutes at least), holding nothing: forgotten
     assert session("sweep") == 0 and redis_client.zcard(keys.consumers_of("q")) == 0
 
 
@@ -241,8 +246,22 @@ def test_renewing_only_registers(redis_client, session):
     redis_client.lpush(keys.consumer_held("q", "c1"), "in hand")
     assert session("renew") == 0
     assert redis_client.llen(keys.consumer_held("q", "c1")) == 1
-    ago = renewed_ago(redis_client, "c1", queue="q")
-    assert ago is not None and abs(ago) < 1
+    left = alive_for(redis_client, "c1", queue="q")
+    assert left is not None and abs(left - DEAD_AFTER_MS / 1000) < 1
+
+
+def test_each_consumer_is_judged_by_its_own_dead_after(redis_client, redis_server):
+    script = redis_client.register_script(load_script("consumer_session.lua"))
+
+    def call(mode: str, dead_after_ms: int) -> int:
+        return int(script(keys=[keys.consumer_held("q", "slow"), QUEUE, keys.consumers_of("q")],
+                          args=[mode, "slow", dead_after_ms]))  # fmt: skip
+
+    call("renew", 30_000)  # renews every 5 s, alive for 30
+    redis_client.lpush(keys.consumer_held("q", "slow"), "in hand")
+    _deadline_in(redis_client, "slow", 30_000 - 4_000)  # its last renewal 4 s ago
+    assert call("sweep", 2_000) == -1  # a sweeper set to 2 s does not take its event
+    assert redis_client.llen(keys.consumer_held("q", "slow")) == 1
 
 
 def test_an_envelope_this_consumer_writes_is_what_kombu_reads(connection, redis_client):

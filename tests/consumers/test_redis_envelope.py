@@ -12,7 +12,7 @@ from kombu import Connection
 from kombu.compression import compress
 from kombu.exceptions import ContentDisallowed
 
-from consumers.failures import RETRIES_HEADER
+from consumers.failures import RETRIES_HEADER, retries_of
 from consumers.redis_consumer import _check_version
 from consumers.redis_envelope import EnvelopeError, new_envelope, read_envelope
 from consumers.runner import EventConsumer
@@ -28,7 +28,7 @@ def _kombu(body: bytes, content_type: str = "application/json", **extra: object)
 @pytest.mark.parametrize("raw", [
     b"\xff\xfe not json", b"[1, 2]", b"42", b"null", b'"text"', b"{}", b'{"body": 7}', b'{"body": null}',
     b'{"body": "!!", "properties": {"body_encoding": "base64"}}', b'{"body": "", "headers": [1]}',
-    b'{"body": "e30=", "properties": "not an object"}',
+    b'{"body": "e30=", "properties": "not an object"}', b"[" * 200_000, b'{"body": "' + b"\\u00" * 5 + b'"}',
 ])  # fmt: skip
 def test_anything_but_a_kombu_message_is_an_envelope_error(raw):
     with pytest.raises(EnvelopeError, match="not a kombu message"):
@@ -103,3 +103,8 @@ def test_the_kombu_consumer_is_refused_a_redis_broker():
     with pytest.raises(ConfigError, match="a Redis broker has its own consumer"):
         EventConsumer(Connection("redis://127.0.0.1:9/0"), lambda event: None, queue="sms.inbound",
                       store=None, max_retries=1, prefetch=1)  # type: ignore[arg-type]  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [float("inf"), float("nan"), "Infinity", 10**400, "3.5", None, [], {"n": 1}])
+def test_a_retry_count_of_any_odd_shape_reads_as_a_number(count):
+    assert retries_of({RETRIES_HEADER: count}) in (0, 10**400)

@@ -3,6 +3,7 @@ queue, the handled key, unreadable events, the decorator form."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from typing import Any
@@ -175,3 +176,24 @@ def test_a_broker_restarted_empty_still_gets_the_dead_records(redis_server, redi
             publisher.close()
         [record] = [json.loads(raw)["body"] for raw in broker_client.lrange("sms.inbound.dead", 0, -1)]
         assert record  # kombu's envelope: the dead record itself is in its body
+
+
+def test_whatever_else_sits_on_the_queue_goes_to_dead_and_the_consumer_goes_on(settings, redis_client, publish):
+    infinite = json.dumps({"body": base64.b64encode(json.dumps(sms(8)).encode()).decode(),
+                           "content-type": "application/json", "headers": {RETRIES_HEADER: 1e999},
+                           "properties": {"body_encoding": "base64"}})  # fmt: skip
+    for raw in (b"[" * 200_000, b"\xff\xfe", b"{}", infinite.encode()):
+        redis_client.lpush("sms.inbound", raw)
+    publish(sms(9))
+    seen: list[str] = []
+
+    def fails_on_8(event: dict[str, Any]) -> None:
+        seen.append(event["id"])
+        if event["id"] == "in-8":
+            raise RuntimeError("still failing")
+
+    with running(fails_on_8, settings, max_retries=3):
+        wait_until(lambda: dead_depth(redis_client) == 4 and settled(redis_client), timeout=10,
+                   message="four on the dead queue, the good one handled")  # fmt: skip
+    # An unreadable retry count counts as 0 (failures.retries_of): the first try and three retries.
+    assert sorted(seen) == ["in-8"] * 4 + ["in-9"]
