@@ -1,10 +1,12 @@
-"""`<queue>.dead`: list, requeue, purge, with plain kombu (the Redis broker and RabbitMQ alike).
+"""`<queue>.dead`: list, requeue, purge.
 
-A queue has no "peek" in AMQP, so list takes every record without acking it and then gives each
-back with reject(requeue=True), in the order taken: RabbitMQ puts a requeued message back in its
-place, and kombu's Redis transport pushes it to the far end of the (by then empty) list, so either
-way the queue ends as it began. Nothing else consumes a dead queue; a crash midway loses nothing
-(unacked messages come back by themselves), though on Redis they may come back reordered.
+On a Redis broker the dead queue is a list read in place: list reads it (LRANGE) and changes nothing,
+and requeue moves each record's event with one script (dead_requeue.lua), so that no moment exists
+where a record is in no list (kombu's get pops, and a Redis killed before its reply loses it).
+
+RabbitMQ has no "peek", so there list takes every record without acking it and then gives each back
+with reject(requeue=True), in the order taken: RabbitMQ puts a requeued message back in its place,
+and the queue ends as it began. A crash midway loses nothing: RabbitMQ gives unacked messages back.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from kombu import Connection, Producer
 from kombu.message import Message
 
 from core.contract import dead_queue_name, event_queue
+from core.store import load_script
+
+from .redis_envelope import EnvelopeError, new_envelope, read_envelope
 
 __all__ = ["DeadLetters"]
 
@@ -34,16 +40,21 @@ class DeadLetters:
         self.connection = connection
         self.queue = event_queue(queue)
         self.dead = event_queue(dead_queue_name(queue))
+        self._on_redis = connection.transport.driver_type == "redis"
 
     def list(self) -> list[dict[str, Any]]:
         """Every dead record, oldest first; the queue is left exactly as it was. A message that is
         not a JSON object is shown as {"unreadable": <its text>}."""
+        if self._on_redis:
+            return [_listed(raw) for raw in self._redis_records()]
         with self._taken() as taken:
             return [_record(message) for message in taken]
 
     def requeue(self) -> int:
         """Put each dead record's event back on its queue with a fresh retry count, and remove the
         record; returns how many. A record without an event stays where it is."""
+        if self._on_redis:
+            return self._redis_requeue()
         moved = 0
         with self._taken() as taken:
             producer = Producer(self.connection.default_channel, serializer="json")
@@ -66,6 +77,34 @@ class DeadLetters:
         bound.declare()  # RabbitMQ refuses to purge a queue never declared
         return int(bound.purge() or 0)
 
+    # -- a Redis broker: the list read in place ------------------------------------------------
+
+    def _redis(self) -> tuple[redis.Redis, str]:
+        """A client on kombu's own pool (the broker URL's every form), and kombu's key prefix."""
+        channel: Any = self.connection.default_channel
+        return redis.Redis(connection_pool=channel.pool), channel.global_keyprefix or ""
+
+    def _redis_records(self) -> builtins.list[bytes]:
+        client, prefix = self._redis()
+        raws = client.lrange(prefix + self.dead.name, 0, -1)
+        # kombu takes from the right end: that is the oldest record.
+        return [raw if isinstance(raw, bytes) else raw.encode() for raw in reversed(raws)]
+
+    def _redis_requeue(self) -> int:
+        return sum(self._redis_move(raw) for raw in self._redis_records())
+
+    def _redis_move(self, raw: bytes) -> int:
+        """1 when this record's event went back on its queue, 0 when it has none or is gone."""
+        record = _listed(raw)
+        if "event" not in record:
+            return 0  # stays where it is
+        client, prefix = self._redis()
+        move = client.register_script(load_script("dead_requeue.lua"))
+        message = new_envelope(record["event"], self.queue.name)
+        return int(move(keys=[prefix + self.dead.name, prefix + self.queue.name], args=[raw, message]))
+
+    # -- RabbitMQ: taken unacked and given back ------------------------------------------------
+
     @contextmanager
     def _taken(self) -> Iterator[builtins.list[Message]]:
         """Every message of the dead queue, taken unacked; those not acked are given back in order."""
@@ -80,6 +119,21 @@ class DeadLetters:
             for message in taken:
                 if not message.acknowledged:
                     message.requeue()
+
+
+def _listed(raw: bytes) -> dict[str, Any]:
+    """A record as a Redis list holds it (kombu's envelope), read as _record reads a message."""
+    try:
+        envelope = read_envelope(raw)
+    except EnvelopeError:
+        return {"unreadable": raw.decode("utf-8", "replace")}
+    try:
+        decoded = envelope.decode()
+    except Exception:  # undecodable or not JSON: still listed, never lost
+        decoded = None
+    if isinstance(decoded, dict):
+        return decoded
+    return {"unreadable": envelope.body.decode("utf-8", "replace")}
 
 
 def _record(message: Message) -> dict[str, Any]:
