@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -126,22 +126,20 @@ def _listed(raw: bytes) -> dict[str, Any]:
     try:
         envelope = read_envelope(raw)
     except EnvelopeError:
-        return {"unreadable": raw.decode("utf-8", "replace")}
-    try:
-        decoded = envelope.decode()
-    except Exception:  # undecodable or not JSON: still listed, never lost
-        decoded = None
-    if isinstance(decoded, dict):
-        return decoded
-    return {"unreadable": envelope.body.decode("utf-8", "replace")}
+        return _shown(lambda: None, raw)
+    return _shown(envelope.decode, envelope.body)
 
 
 def _record(message: Message) -> dict[str, Any]:
+    return _shown(message.decode, message.body)
+
+
+def _shown(decode: Callable[[], Any], body: bytes | str) -> dict[str, Any]:
+    """The record when it decodes to a JSON object, else {"unreadable": <its text>}: still listed, never lost."""
     try:
-        decoded = message.decode()
-    except Exception:  # undecodable or not JSON: still listed, never lost
+        decoded = decode()
+    except Exception:  # undecodable, or not JSON
         decoded = None
     if isinstance(decoded, dict):
         return decoded
-    raw = message.body
-    return {"unreadable": raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)}
+    return {"unreadable": body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)}
