@@ -42,7 +42,9 @@ def test_sends_and_scheduled_sends_go_through_a_rabbitmq_broker(rabbit_stack: St
     ids += [stack.producer.send(p, "over amqp, alone") for p in numbers[10:19]]
     ids.append(stack.producer.send(numbers[19], "scheduled over amqp", send_at=time.time() + 1.5))
     messages = stack.wait_settled(ids, timeout=40)
-    assert {m.state for m in messages} == {State.SENT}
+    # Sent, and maybe delivered already: this stack asks for statuses a second after a send, and
+    # the scheduled one leaves 1.5 s after the others.
+    assert {m.state for m in messages} <= {State.SENT, State.DELIVERED}
     assert stack.accepted_by_phone() == dict.fromkeys(numbers, 1)
     assert stack.producer.dispatcher.waiting("normal") == 0  # the sweeper's queue-depth check works on AMQP
 
