@@ -16,6 +16,7 @@ from core.states import State
 from lightsms.errors import ConnectError, LightSmsError, ThrottledError
 from lightsms.models import PhoneResult
 from tests.worker.harness import PHONES, Harness, accepted
+from worker import sending
 from worker.maintenance import Maintenance
 from worker.policy import RetryPolicy
 
@@ -142,10 +143,13 @@ def test_a_mark_that_cannot_be_cleared_does_not_stop_the_retry(harness, caplog):
 
 
 @pytest.mark.parametrize("checked", [True, False], ids=["marked-by-the-claim", "marked-before-the-request"])
-def test_a_shutdown_while_waiting_for_the_slot_after_the_mark_queues_the_messages_again(harness, checked):
+def test_a_shutdown_while_waiting_for_the_slot_after_the_mark_queues_the_messages_again(harness, checked, monkeypatch):
     h = harness(lambda phones: [accepted(p) for p in phones])
+    # A slot a second away, taken with the mark (as one 20 ms away is): a slow moment of this host
+    # between setting it and the claim cannot let it pass before the sender waits for it.
+    monkeypatch.setattr(sending, "SLOT_WITH_MARK", 2.0)
     seconds, micros = h.store.redis.time()
-    h.store.redis.set(h.limiter.key, str(int(seconds) * 1_000_000 + int(micros) + 10_000))  # the next slot in 10 ms
+    h.store.redis.set(h.limiter.key, str(int(seconds) * 1_000_000 + int(micros) + 1_000_000))
     ids = h.enqueue([PHONES[0]], phone_checked=True) if checked else h.enqueue()
 
     def shutdown(seconds: float) -> None:
