@@ -39,6 +39,7 @@ from core.store import load_script
 from .alive_mark import AliveMark
 from .failures import RETRIES_HEADER, retries_of
 from .handling import EventHandling, Handler, is_outage
+from .lifecycle import Lifecycle
 from .redis_envelope import Envelope, EnvelopeError, new_envelope, read_envelope
 
 __all__ = ["RedisEventConsumer"]
@@ -72,24 +73,22 @@ class RedisEventConsumer:
         self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         self.handling = EventHandling(handler, queue=queue, dead_queue=self.dead_queue, store=store,
                                       max_retries=max_retries, should_stop=lambda: self.should_stop)  # fmt: skip
-        self._should_stop = should_stop
-        self._stop_requested = False
+        self.lifecycle = Lifecycle(should_stop)
         self._client: redis.Redis | None = None
         self._alive: AliveMark | None = None
         self._prefix = ""  # kombu's global_keyprefix, when the broker options set one
         self._in_session = False
-        self._outage_since: float | None = None
         self._next_sweep = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     @property
     def should_stop(self) -> bool:
-        return self._stop_requested or bool(self._should_stop and self._should_stop())
+        return self.lifecycle.stopping
 
     def stop(self) -> None:
         """Finish the event in hand, then return from run() (safe from a signal handler)."""
-        self._stop_requested = True
+        self.lifecycle.stop()
 
     def run(self) -> None:
         """Consume until stopped, riding out every broker or store outage."""
@@ -136,12 +135,7 @@ class RedisEventConsumer:
         # Sweep others only once they had time to renew: back from the same outage, or from one this
         # consumer did not see (it was not running yet).
         self._next_sweep = time.monotonic() + self.dead_after
-        if self._outage_since is not None:
-            took = time.monotonic() - self._outage_since
-            log.warning("broker connection back after %.1fs; %d held event(s) given back", took, given)
-            self._outage_since = None
-        elif given:
-            log.warning("%d held event(s) given back", given)
+        self.lifecycle.back(given)
         log.info("consuming %s with %s (max retries %d)",
                  self.queue, self.handling.handler_name, self.handling.max_retries)  # fmt: skip
 
@@ -157,8 +151,7 @@ class RedisEventConsumer:
                 raise
             log.warning("could not give back what this consumer held (%s)", type(exc).__name__)
             return
-        if given:
-            log.warning("%d held event(s) given back", given)
+        self.lifecycle.gave_back(given)
 
     def _connect(self) -> AliveMark:
         if self._alive is None:
@@ -195,9 +188,7 @@ class RedisEventConsumer:
             other = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if other == self.consumer_id:
                 # It holds nothing between events: anything on its list is a take whose reply was lost.
-                given = self._session("start", other)
-                if given > 0:
-                    log.warning("%d held event(s) given back", given)
+                self.lifecycle.gave_back(self._session("start", other))
                 continue
             given = self._session("sweep", other)
             if given > 0:
@@ -208,10 +199,7 @@ class RedisEventConsumer:
         if self._client is not None:
             # No half-read reply on a socket used again; the thread's own, in use, it closes itself.
             self._client.connection_pool.disconnect(inuse_connections=False)
-        # One line per outage, not one per reconnect attempt (and no traceback: it is not a bug).
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            log.warning("broker connection lost (%s); reconnecting", type(exc).__name__)
+        self.lifecycle.lost(exc)
 
     def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

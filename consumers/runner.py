@@ -25,6 +25,7 @@ from core.errors import ConfigError
 
 from .failures import RETRIES_HEADER, retries_of
 from .handling import EventHandling, Handler, is_outage
+from .lifecycle import Lifecycle
 
 __all__ = ["EventConsumer"]
 
@@ -59,11 +60,9 @@ class EventConsumer(ConsumerProducerMixin):
         self.dead_queue: Queue = event_queue(dead_queue_name(queue))
         self.store = store
         self.prefetch = prefetch
-        self._should_stop = should_stop
-        self._stop_requested = False
+        self.lifecycle = Lifecycle(should_stop)
         self._declared: set[str] = set()
         self._held: set[Any] = set()  # delivery tags: the broker gives them back when the connection drops
-        self._outage_since: float | None = None
         self.handling = EventHandling(handler, queue=self.queue.name, dead_queue=self.dead_queue.name, store=store,
                                       max_retries=max_retries, should_stop=lambda: self.should_stop)  # fmt: skip
 
@@ -71,11 +70,11 @@ class EventConsumer(ConsumerProducerMixin):
 
     @property
     def should_stop(self) -> bool:  # type: ignore[override]  # ConsumerMixin reads it between events
-        return self._stop_requested or bool(self._should_stop and self._should_stop())
+        return self.lifecycle.stopping
 
     def stop(self) -> None:
         """Finish the event in hand, then return from run() (safe from a signal handler)."""
-        self._stop_requested = True
+        self.lifecycle.stop()
 
     def run(self, _tokens: int = 1, **kwargs: Any) -> None:
         """Consume until stopped, reconnecting after every broker or store outage."""
@@ -92,7 +91,7 @@ class EventConsumer(ConsumerProducerMixin):
             except Exception as exc:
                 if not (isinstance(exc, errors) or is_outage(exc)):
                     raise
-                self._lost(exc)
+                self.lifecycle.lost(exc)
         log.info("consumer of %s stopped", self.queue.name)
 
     def close(self) -> None:
@@ -110,23 +109,14 @@ class EventConsumer(ConsumerProducerMixin):
     def on_connection_error(self, exc: BaseException, interval: float) -> None:
         if self.should_stop:
             raise _Stopping()
-        self._lost(exc)
-
-    def _lost(self, exc: BaseException) -> None:
-        # One line per outage, not one per reconnect attempt (and no traceback: it is not a bug).
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            log.warning("broker connection lost (%s); reconnecting", type(exc).__name__)
+        self.lifecycle.lost(exc)
 
     def get_consumers(self, consumer: Callable[..., Consumer], channel: Any) -> list[Consumer]:
         return [consumer(queues=[self.queue], callbacks=[self.on_message], accept=["json"],
                          prefetch_count=self.prefetch)]  # fmt: skip
 
     def on_consume_ready(self, connection: Connection, channel: Any, consumers: list[Consumer], **kw: Any) -> None:
-        if self._outage_since is not None:
-            took = time.monotonic() - self._outage_since
-            log.warning("broker connection back after %.1fs; %d held event(s) given back", took, len(self._held))
-            self._outage_since = None
+        self.lifecycle.back(len(self._held))  # RabbitMQ gave them back when the connection dropped
         self._held.clear()
         log.info("consuming %s with %s (prefetch %d, max retries %d)", self.queue.name,
                  self.handling.handler_name, self.prefetch, self.handling.max_retries)  # fmt: skip
