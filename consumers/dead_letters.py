@@ -12,6 +12,7 @@ and the queue ends as it began. A crash midway loses nothing: RabbitMQ gives una
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from typing import Any
 import redis
 from kombu import Connection, Producer
 from kombu.message import Message
+from redis.commands.core import Script
 
 from core.contract import dead_queue_name, event_queue
 from core.store import load_script
@@ -79,13 +81,16 @@ class DeadLetters:
 
     # -- a Redis broker: the list read in place ------------------------------------------------
 
-    def _redis(self) -> tuple[redis.Redis, str]:
-        """A client on kombu's own pool (the broker URL's every form), and kombu's key prefix."""
+    @functools.cached_property
+    def _redis(self) -> tuple[redis.Redis, str, Script]:
+        """A client on kombu's own pool (the broker URL's every form), kombu's key prefix, and the
+        script that moves a record."""
         channel: Any = self.connection.default_channel
-        return redis.Redis(connection_pool=channel.pool), channel.global_keyprefix or ""
+        client = redis.Redis(connection_pool=channel.pool)
+        return client, channel.global_keyprefix or "", client.register_script(load_script("dead_requeue.lua"))
 
     def _redis_records(self) -> builtins.list[bytes]:
-        client, prefix = self._redis()
+        client, prefix, _ = self._redis
         raws = client.lrange(prefix + self.dead.name, 0, -1)
         # kombu takes from the right end: that is the oldest record.
         return [raw if isinstance(raw, bytes) else raw.encode() for raw in reversed(raws)]
@@ -98,8 +103,7 @@ class DeadLetters:
         record = _listed(raw)
         if "event" not in record:
             return 0  # stays where it is
-        client, prefix = self._redis()
-        move = client.register_script(load_script("dead_requeue.lua"))
+        _, prefix, move = self._redis
         message = new_envelope(record["event"], self.queue.name)
         return int(move(keys=[prefix + self.dead.name, prefix + self.queue.name], args=[raw, message]))
 

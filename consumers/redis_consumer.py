@@ -169,6 +169,8 @@ class RedisEventConsumer:
             _check_version(client)
             self._client = client
             self._prefix = channel.global_keyprefix or ""
+            self._queue_key = self._key(self.queue)
+            self._held_key = self._key(keys.consumer_held(self.queue, self.consumer_id))
             self._session_script = client.register_script(load_script("consumer_session.lua"))
             self._settle_script = client.register_script(load_script("consumer_settle.lua"))
             self._alive = AliveMark(lambda: self._session("renew", self.consumer_id), dead_after=self.dead_after)
@@ -177,7 +179,7 @@ class RedisEventConsumer:
     def _session(self, mode: str, consumer_id: str) -> int:
         held = self._key(keys.consumer_held(self.queue, consumer_id))
         registry = self._key(keys.consumers_of(self.queue))
-        return int(self._session_script(keys=[held, self._key(self.queue), registry],
+        return int(self._session_script(keys=[held, self._queue_key, registry],
                                         args=[mode, consumer_id, int(self.dead_after * 1000)]))  # fmt: skip
 
     def _sweep(self) -> None:
@@ -218,8 +220,8 @@ class RedisEventConsumer:
 
     def _take_one(self) -> None:
         assert self._client is not None
-        taken = self._client.blmove(self._key(self.queue), self._key(keys.consumer_held(self.queue, self.consumer_id)),
-                                    self._take_seconds, src="RIGHT", dest="LEFT")  # type: ignore[arg-type]  # fmt: skip
+        wait: Any = self._take_seconds  # a float: Redis takes decimal timeouts (redis-py types it int)
+        taken = self._client.blmove(self._queue_key, self._held_key, wait, src="RIGHT", dest="LEFT")
         if taken is None:
             return
         raw = taken if isinstance(taken, bytes) else taken.encode()
@@ -239,10 +241,9 @@ class RedisEventConsumer:
         self.handling.handle(body, retries, held)
 
     def settle(self, raw: bytes, publish_to: str | None = None, message: bytes | None = None) -> None:
-        held_key = self._key(keys.consumer_held(self.queue, self.consumer_id))
         targets = [self._key(publish_to)] if publish_to else []
         args = [raw] if message is None else [raw, message]
-        if not self._settle_script(keys=[held_key, self._key(self.queue), *targets], args=args):
+        if not self._settle_script(keys=[self._held_key, self._queue_key, *targets], args=args):
             log.info("an event of %s was given back before it was settled: it comes again", self.queue)
 
 
