@@ -126,8 +126,8 @@ def consumer_held(queue: str, consumer_id: str) -> str:
 
 
 def consumers_of(queue: str) -> str:
-    """Sorted set: the consumers that may hold an event of `queue`, scored by their last renewal (ms
-    of Redis TIME). One not renewed for LIGHTSMS_CONSUMER_DEAD_AFTER counts as dead."""
+    """Sorted set: the consumers that may hold an event of `queue`, scored by the deadline of their
+    last renewal (ms of Redis TIME plus their own LIGHTSMS_CONSUMER_DEAD_AFTER): past it, dead."""
     return f"{PREFIX}consumers:{queue}"
 
 
