@@ -18,7 +18,7 @@ from bench._common import command_calls, commands_delta
 from core import keys
 from core.contract import event_queue, inbound_event
 from core.events import EventPublisher, broker_connection
-from core.settings import CoreSettings, load_core_settings
+from core.settings import CoreSettings
 from devtools.polling import wait_until
 from devtools.processes import ManagedProcess, venv_executable
 from devtools.redis_server import RedisServer
@@ -34,20 +34,6 @@ def skip(event: dict[str, Any]) -> None:
     """The handler: nothing, on purpose."""
 
 
-def _settings(env: dict[str, str]) -> CoreSettings:
-    """Settings for these URLs, without leaving them in this process's environment for other scenarios."""
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        return load_core_settings()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
@@ -56,7 +42,8 @@ def _cpu_seconds(pid: int) -> float:
 def main() -> dict[str, str]:
     with RedisServer(appendonly=True) as server:
         env = {"REDIS_URL": server.url, "CELERY_BROKER_URL": server.url}
-        publisher = EventPublisher(broker_connection(_settings(env)))
+        settings: dict[str, Any] = {"redis_url": server.url, "celery_broker_url": server.url}  # as make_producer
+        publisher = EventPublisher(broker_connection(CoreSettings(**settings)))
         for n in range(EVENTS):
             publisher.publish(event_queue(QUEUE), inbound_event(sms_id=f"in-{n}", received_at="2026-03-01T10:00:00Z",
                               sender="37060000001", phone="5163251632", prefix=None, text="ping"))  # fmt: skip
