@@ -21,6 +21,7 @@ from core import keys
 from core.store import load_script
 from devtools.polling import wait_until
 from tests.consumers.conftest import depth, running, settled, sms
+from tests.core.test_arrival_window import redis_now
 
 
 def _fail_once(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, *, after: bool) -> list[int]:
@@ -68,22 +69,17 @@ def test_an_event_whose_ack_was_lost_is_given_back_and_not_handled_again(
     assert "1 held event(s) given back" in caplog.text and "already handled" in caplog.text
 
 
-def redis_ms(client: redis.Redis) -> int:
-    seconds, micros = client.time()
-    return seconds * 1000 + micros // 1000
-
-
 def alive_for(client: redis.Redis, consumer_id: str, queue: str = "sms.inbound") -> float | None:
     """Seconds until the consumer's registration deadline (negative once passed); None when it is
     not registered."""
     score = client.zscore(keys.consumers_of(queue), consumer_id)
-    return None if score is None else (score - redis_ms(client)) / 1000
+    return None if score is None else score / 1000 - redis_now(client)
 
 
 def _strand(client: redis.Redis, consumer_id: str, event: bytes, *, alive_ms: int) -> None:
     """What a consumer that died holding `event` leaves: its deadline `alive_ms` from now."""
     client.lpush(keys.consumer_held("sms.inbound", consumer_id), event)
-    client.zadd(keys.consumers_of("sms.inbound"), {consumer_id: redis_ms(client) + alive_ms})
+    client.zadd(keys.consumers_of("sms.inbound"), {consumer_id: redis_now(client) * 1000 + alive_ms})
 
 
 @pytest.fixture
@@ -215,7 +211,7 @@ def session(redis_client):
 
 
 def _deadline_in(client: redis.Redis, consumer: str, ms: int) -> None:
-    client.zadd(keys.consumers_of("q"), {consumer: redis_ms(client) + ms})
+    client.zadd(keys.consumers_of("q"), {consumer: redis_now(client) * 1000 + ms})
 
 
 def test_a_session_gives_back_in_order_and_a_sweep_spares_the_living(redis_client, session):
